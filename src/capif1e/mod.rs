@@ -1,0 +1,1 @@
+//! CAPIF-1e: placeholder, being written.

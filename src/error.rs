@@ -1,0 +1,163 @@
+//! The crate's one error type.
+//!
+//! Variants are grouped by what a caller does about them: fix an input or configuration,
+//! react to a CAPIF-1e session that cannot yield an AEFPSK, or handle a failed CAPIF-2e
+//! handshake (each engine error names the TLS alert this side sent, see [`Error::alert`]).
+//! No variant carries key material; messages never echo secret input.
+
+use std::io;
+
+pub use rustls::AlertDescription;
+
+/// Errors from every part of rustls-capif.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    // ----- inputs and configuration -------------------------------------------------------
+    /// A service API interface (P0) could not be parsed or is not canonicalisable.
+    #[error("invalid service API interface {0}")]
+    InvalidInterface(String),
+
+    /// A TS 33.220 KDF parameter does not fit the two-octet length field.
+    #[error("KDF parameter P{index} is {len} octets; TS 33.220 allows at most 65535")]
+    KdfParameterTooLong {
+        /// Index of the parameter (0 for P0).
+        index: usize,
+        /// Its length in octets.
+        len: usize,
+    },
+
+    /// Hexadecimal input (a key or secret) is malformed. The input itself is never echoed.
+    #[error("invalid hex: {0}")]
+    InvalidHex(&'static str),
+
+    /// A configuration cannot work (for example a PSK whose hash no configured suite uses).
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+
+    // ----- CAPIF-1e --------------------------------------------------------------------------
+    /// The CAPIF-1e server sent an empty Session ID, so Annex A.1 has no P1.
+    #[error(
+        "the CAPIF-1e server sent an empty TLS Session ID, so TS 33.122 Annex A.1 has no P1 \
+         (servers that issue session tickets often do this; the invoker wrapper does not offer \
+         tickets, so this server does not allocate session IDs); allow_empty_session_id(true) \
+         accepts it with L1 = 0"
+    )]
+    EmptySessionId,
+
+    /// TLS 1.3 was negotiated on CAPIF-1e while strict Annex A.1 mode is on.
+    #[error(
+        "TLS 1.3 was negotiated on CAPIF-1e, but strict TS 33.122 Annex A.1 mode is on \
+         (Annex A.1 is defined for TLS 1.2 only; turn strict mode off to use this crate's \
+         TLS 1.3 exporter profile, or restrict the connection to TLS 1.2)"
+    )]
+    Tls13NotAllowed,
+
+    /// The inputs for AEFPSK could not be captured from the CAPIF-1e handshake.
+    #[error("CAPIF-1e key inputs unavailable: {0}")]
+    SecretsUnavailable(&'static str),
+
+    /// A TLS hello record seen by the CAPIF-1e tap is malformed, truncated or oversized.
+    #[error("malformed TLS hello on CAPIF-1e: {0}")]
+    MalformedHello(&'static str),
+
+    // ----- CAPIF-2e (TLS 1.3 external PSK engine) -----------------------------------------------
+    /// The peer sent bytes that do not decode; we sent `decode_error` (or the alert named).
+    #[error("invalid message from peer ({alert:?}): {what}")]
+    InvalidMessage {
+        /// The alert sent to the peer.
+        alert: AlertDescription,
+        /// What was wrong.
+        what: &'static str,
+    },
+
+    /// The peer broke a protocol rule; the alert we sent is part of the error.
+    #[error("peer misbehaved ({alert:?}): {what}")]
+    PeerMisbehaved {
+        /// The alert sent to the peer.
+        alert: AlertDescription,
+        /// Which rule.
+        what: &'static str,
+    },
+
+    /// The peer has no parameters in common with us (version, suite, group or PSK mode).
+    #[error("peer is incompatible ({alert:?}): {what}")]
+    PeerIncompatible {
+        /// The alert sent to the peer.
+        alert: AlertDescription,
+        /// What was missing.
+        what: &'static str,
+    },
+
+    /// The server could not authenticate the client's PSK: no offered identity is known, or the
+    /// binder is wrong. Both look the same on the wire (`decrypt_error`).
+    #[error("PSK rejected: {0}")]
+    PskRejected(PskRejection),
+
+    /// A record failed AEAD authentication; we sent `bad_record_mac`.
+    #[error("a record failed authentication (bad_record_mac)")]
+    DecryptError,
+
+    /// The peer sent a fatal alert, or a warning alert other than close_notify/user_canceled.
+    #[error("peer sent alert {0:?}")]
+    AlertReceived(AlertDescription),
+
+    /// The connection was used in a way its state does not allow (a programming error of the
+    /// caller, e.g. exporting keying material before the handshake finished).
+    #[error("operation not possible in this state: {0}")]
+    InvalidState(&'static str),
+
+    /// The peer did not complete the handshake in time.
+    #[error("handshake timed out")]
+    HandshakeTimeout,
+
+    /// An error reported by the rustls crypto provider or by rustls itself.
+    #[error("rustls: {0}")]
+    Rustls(#[from] rustls::Error),
+
+    /// An I/O error of the underlying transport.
+    #[error("I/O: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Why a server rejected a client's PSK. Both reasons produce the same alert on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PskRejection {
+    /// None of the offered identities is known to the resolver.
+    UnknownIdentity,
+    /// The identity is known but the binder does not verify (the client has another key).
+    BadBinder,
+}
+
+impl core::fmt::Display for PskRejection {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::UnknownIdentity => "no offered PSK identity is known",
+            Self::BadBinder => "PSK binder does not verify (wrong key)",
+        })
+    }
+}
+
+impl Error {
+    /// The TLS alert this side sends (or sent) because of this error, if any.
+    pub fn alert(&self) -> Option<AlertDescription> {
+        match self {
+            Self::InvalidMessage { alert, .. }
+            | Self::PeerMisbehaved { alert, .. }
+            | Self::PeerIncompatible { alert, .. } => Some(*alert),
+            Self::PskRejected(_) => Some(AlertDescription::DecryptError),
+            Self::DecryptError => Some(AlertDescription::BadRecordMac),
+            _ => None,
+        }
+    }
+}
+
+impl From<Error> for io::Error {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Io(io) => io,
+            other => io::Error::new(io::ErrorKind::InvalidData, other),
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! Key types that hold secrets.
+//!
+//! Every type here zeroizes its bytes on drop and prints as `[redacted]` in `Debug`; none
+//! implements `Display`. A short, non-secret [`KeyFingerprint`] is available for logs so two
+//! parties can compare keys without revealing them.
+
+use core::fmt;
+
+use sha2::{Digest, Sha256};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use crate::error::Error;
+
+/// The AEFPSK of TS 33.122 Annex A.1: the 256-bit pre-shared key an API invoker and an AEF
+/// share on CAPIF-2e, derived from the invoker's CAPIF-1e TLS session with the CCF.
+///
+/// It is zeroized on drop and redacted in `Debug`. Applications normally never see its bytes:
+/// it goes from [`crate::capif1e`] (derivation) into a CAPIF-2e PSK configuration. The
+/// CAPIF-3 encoding (lowercase hex in `authenticationInfo`, see [`AefPsk::to_authentication_info`])
+/// is the one place a CCF has to serialise it.
+///
+/// ```
+/// use rustls_capif::AefPsk;
+/// let psk = AefPsk::from_bytes([7u8; 32]);
+/// assert_eq!(format!("{psk:?}"), "AefPsk([redacted])");
+/// ```
+#[derive(Clone, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
+pub struct AefPsk([u8; AefPsk::LEN]);
+
+impl AefPsk {
+    /// Length of an AEFPSK in octets (HMAC-SHA-256 output).
+    pub const LEN: usize = 32;
+
+    /// Wraps raw key bytes (for keys delivered out of band, tests and tools).
+    pub fn from_bytes(bytes: [u8; Self::LEN]) -> Self {
+        Self(bytes)
+    }
+
+    /// Parses the CAPIF-3 encoding of this crate: 64 hexadecimal digits (either case accepted,
+    /// lowercase is what [`to_authentication_info`](Self::to_authentication_info) produces).
+    pub fn from_authentication_info(hex: &str) -> Result<Self, Error> {
+        let bytes = decode_hex(hex.trim())?;
+        let array: [u8; Self::LEN] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| Error::InvalidHex("an AEFPSK is exactly 64 hex digits"))?;
+        Ok(Self(array))
+    }
+
+    /// The CAPIF-3 encoding: lowercase hex of the 32 key octets, as carried in
+    /// `SecurityInformation.authenticationInfo` of TS 29.222 (an encoding this crate defines;
+    /// 3GPP leaves it open). The string is zeroized when dropped.
+    pub fn to_authentication_info(&self) -> Zeroizing<String> {
+        encode_hex(&self.0)
+    }
+
+    /// The key octets. Named so that every use is easy to find in review: only code that
+    /// hands the key to a TLS stack or to the CAPIF-3 wire needs it.
+    pub fn secret_bytes(&self) -> &[u8; Self::LEN] {
+        &self.0
+    }
+
+    /// A short, non-secret fingerprint of the key for logs and comparisons.
+    pub fn fingerprint(&self) -> KeyFingerprint {
+        KeyFingerprint::of(&self.0)
+    }
+}
+
+impl fmt::Debug for AefPsk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AefPsk([redacted])")
+    }
+}
+
+/// A short public fingerprint of a secret key: the first 8 octets of
+/// SHA-256("rustls-capif key fingerprint" || key), shown as 16 hex digits.
+///
+/// It identifies a key in logs without revealing it (a 64-bit preimage of a hash of a
+/// 256-bit random key gives nothing useful to an attacker).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeyFingerprint([u8; 8]);
+
+impl KeyFingerprint {
+    pub(crate) fn of(key: &[u8]) -> Self {
+        let digest = Sha256::new()
+            .chain_update(b"rustls-capif key fingerprint")
+            .chain_update(key)
+            .finalize();
+        let mut out = [0u8; 8];
+        out.copy_from_slice(&digest[..8]);
+        Self(out)
+    }
+}
+
+impl fmt::Display for KeyFingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for KeyFingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyFingerprint({self})")
+    }
+}
+
+/// Lowercase hex of `bytes`, in a string that is zeroized on drop.
+pub(crate) fn encode_hex(bytes: &[u8]) -> Zeroizing<String> {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = Zeroizing::new(String::with_capacity(bytes.len() * 2));
+    for b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 0x0f)] as char);
+    }
+    s
+}
+
+/// Decodes hex (either case). The error never echoes the input, which may be a key.
+pub fn decode_hex(hex: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
+    fn nibble(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        }
+    }
+    let bytes = hex.as_bytes();
+    if bytes.len() % 2 != 0 {
+        return Err(Error::InvalidHex("odd number of hex digits"));
+    }
+    let mut out = Zeroizing::new(Vec::with_capacity(bytes.len() / 2));
+    for pair in bytes.chunks_exact(2) {
+        match (nibble(pair[0]), nibble(pair[1])) {
+            (Some(hi), Some(lo)) => out.push(hi << 4 | lo),
+            _ => return Err(Error::InvalidHex("non-hexadecimal character")),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trip_and_errors() {
+        let psk = AefPsk::from_bytes(core::array::from_fn(|i| i as u8 * 7));
+        let hex = psk.to_authentication_info();
+        assert_eq!(hex.len(), 64);
+        assert!(hex
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert_eq!(AefPsk::from_authentication_info(&hex).unwrap(), psk);
+        assert_eq!(
+            AefPsk::from_authentication_info(&hex.to_uppercase()).unwrap(),
+            psk
+        );
+        assert!(AefPsk::from_authentication_info("abc").is_err());
+        assert!(AefPsk::from_authentication_info(&"zz".repeat(32)).is_err());
+        assert!(AefPsk::from_authentication_info(&"00".repeat(31)).is_err());
+    }
+
+    #[test]
+    fn debug_is_redacted_and_hex_errors_do_not_echo_input() {
+        let psk = AefPsk::from_bytes([0xab; 32]);
+        let dbg = format!("{psk:?}");
+        assert!(!dbg.contains("ab"), "{dbg}");
+        let err = AefPsk::from_authentication_info(&"ab".repeat(31)).unwrap_err();
+        assert!(!err.to_string().contains("abab"), "{err}");
+    }
+
+    #[test]
+    fn fingerprint_distinguishes_keys_and_hides_them() {
+        let a = AefPsk::from_bytes([1; 32]);
+        let b = AefPsk::from_bytes([2; 32]);
+        assert_ne!(a.fingerprint(), b.fingerprint());
+        assert_eq!(a.fingerprint(), a.clone().fingerprint());
+        assert_eq!(a.fingerprint().to_string().len(), 16);
+        assert!(!a.fingerprint().to_string().contains("0101"));
+    }
+}
