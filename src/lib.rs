@@ -40,6 +40,7 @@
 pub mod capif1e;
 pub mod error;
 pub mod kdf;
+pub mod psk;
 pub mod secret;
 
 pub use error::Error;

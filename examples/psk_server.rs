@@ -1,0 +1,135 @@
+//! CAPIF-2e server tool: a TLS 1.3 external-PSK server.
+//!
+//! ```text
+//! cargo run --example psk_server -- --listen 127.0.0.1:PORT --identity ID --psk HEX [--sha384] [--psk-ke]
+//! ```
+//!
+//! Serves connections concurrently (a thread each) until killed. Each `GET` request gets a
+//! small `HTTP/1.0 200 OK` response naming the authenticated PSK identity, then close_notify.
+//! A failed handshake is logged on stderr and does not stop the server. `--psk-ke` allows
+//! `psk_ke` in addition to `psk_dhe_ke`.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls_capif::psk::{
+    ExternalPsk, PskHash, PskKeyExchangeModes, PskServerConfig, PskServerConnection, PskStream,
+    StaticPskResolver,
+};
+use rustls_capif::secret::decode_hex;
+
+const USAGE: &str =
+    "usage: psk_server --listen HOST:PORT --identity ID --psk HEX [--sha384] [--psk-ke]";
+
+fn config() -> Result<(String, PskServerConfig), String> {
+    let (mut listen, mut identity, mut key) = (None, None, None);
+    let (mut sha384, mut psk_ke) = (false, false);
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--listen" => listen = args.next(),
+            "--identity" => identity = args.next(),
+            "--psk" => key = args.next(),
+            "--sha384" => sha384 = true,
+            "--psk-ke" => psk_ke = true,
+            other => return Err(format!("unknown argument {other:?}; {USAGE}")),
+        }
+    }
+    let listen = listen.ok_or(format!("missing --listen; {USAGE}"))?;
+    let identity = identity.ok_or(format!("missing --identity; {USAGE}"))?;
+    let key = decode_hex(&key.ok_or(format!("missing --psk; {USAGE}"))?)
+        .map_err(|e| format!("--psk: {e}"))?;
+    let hash = if sha384 {
+        PskHash::Sha384
+    } else {
+        PskHash::Sha256
+    };
+    let psk = ExternalPsk::new(identity.into_bytes(), &key, hash).map_err(|e| e.to_string())?;
+    let store: StaticPskResolver = [psk].into_iter().collect();
+    let mut config = PskServerConfig::new(Arc::new(store));
+    if psk_ke {
+        config = config.with_key_exchange_modes(PskKeyExchangeModes::DheOrPskOnly);
+    }
+    Ok((listen, config))
+}
+
+fn serve(config: Arc<PskServerConfig>, tcp: TcpStream) -> Result<String, String> {
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    let mut tls = PskStream::new(PskServerConnection::new(config), tcp);
+    tls.handshake()
+        .map_err(|e| format!("handshake failed: {e}"))?;
+    let identity =
+        String::from_utf8_lossy(tls.conn.psk_identity().unwrap_or_default()).into_owned();
+
+    // Read the request head (bounded).
+    let mut request = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !request_complete(&request) && request.len() < 8192 {
+        match tls.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => request.extend_from_slice(&buf[..n]),
+            Err(e) => return Err(format!("read failed: {e}")),
+        }
+    }
+    let body = if request.starts_with(b"GET ") {
+        format!(
+            "authenticated PSK identity: {identity}\nsuite: {:?}\ngroup: {:?}\n",
+            tls.conn.negotiated_cipher_suite(),
+            tls.conn.negotiated_key_exchange_group()
+        )
+    } else {
+        "only GET is served\n".to_string()
+    };
+    let status = if request.starts_with(b"GET ") {
+        "200 OK"
+    } else {
+        "405 Method Not Allowed"
+    };
+    let response = format!(
+        "HTTP/1.0 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    tls.write_all(response.as_bytes())
+        .map_err(|e| format!("write failed: {e}"))?;
+    tls.close().map_err(|e| format!("close failed: {e}"))?;
+    Ok(identity)
+}
+
+/// A request head ends with an empty line (CRLF or, from `openssl s_client`, bare LF).
+fn request_complete(request: &[u8]) -> bool {
+    request.windows(4).any(|w| w == b"\r\n\r\n") || request.windows(2).any(|w| w == b"\n\n")
+}
+
+fn main() -> ExitCode {
+    let (listen, config) = match config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let listener = match TcpListener::bind(&listen) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: bind {listen}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    eprintln!("psk_server listening on {listen}");
+    let config = Arc::new(config);
+    for tcp in listener.incoming() {
+        let Ok(tcp) = tcp else { continue };
+        let config = config.clone();
+        std::thread::spawn(move || {
+            let peer = tcp.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+            match serve(config, tcp) {
+                Ok(identity) => eprintln!("{peer}: served identity {identity:?}"),
+                Err(e) => eprintln!("{peer}: {e}"),
+            }
+        });
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,843 @@
+//! State and I/O common to both sides of a connection, in the sans-IO style of rustls:
+//! [`ConnectionCommon::read_tls`] and [`ConnectionCommon::write_tls`] move TLS bytes,
+//! `process_new_packets` (on the client and server types) advances the protocol, and
+//! [`ConnectionCommon::reader`] / [`ConnectionCommon::writer`] carry application data.
+//!
+//! This module owns record dispatch (RFC 8446 §5): which content types are allowed when,
+//! reassembly of handshake messages, the middlebox-compatibility ChangeCipherSpec, alerts
+//! and closure (§6), and the post-handshake messages KeyUpdate and NewSessionTicket (§4.6).
+
+use std::collections::VecDeque;
+use std::io;
+
+use rustls::{AlertDescription, ContentType, NamedGroup, Tls13CipherSuite};
+
+use super::codec::{self, hs, illegal, unexpected};
+use super::key_schedule::{ExporterSecret, Suite, TrafficSecret};
+use super::record::{self, Framer, Opened, RecordLayer, MAX_PLAINTEXT};
+use crate::error::Error;
+
+/// Default limit of buffered outgoing TLS and not-yet-sendable plaintext (as rustls).
+pub(crate) const DEFAULT_BUFFER_LIMIT: usize = 64 * 1024;
+/// Received plaintext beyond which `read_tls` refuses more input until the app reads.
+const RECEIVED_PLAINTEXT_LIMIT: usize = 16 * 1024 * 1024;
+/// Consecutive records or post-handshake messages without application data tolerated.
+const MAX_RECORDS_WITHOUT_DATA: u32 = 64;
+/// Dummy ChangeCipherSpec records tolerated during a handshake.
+const MAX_CCS: u32 = 8;
+/// Ciphertext of rejected 0-RTT data a server skips (RFC 8446 §4.2.10).
+pub(crate) const EARLY_DATA_SKIP_LIMIT: usize = 64 * 1024;
+
+/// Which side of the connection this is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// The client (API invoker).
+    Client,
+    /// The server (AEF).
+    Server,
+}
+
+/// The PSK key-exchange mode a handshake used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyExchangeMode {
+    /// `psk_dhe_ke`: PSK plus (EC)DHE, forward secret.
+    PskDhe,
+    /// `psk_ke`: PSK only, no forward secrecy.
+    PskOnly,
+}
+
+/// Summary of pending work after `process_new_packets`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IoState {
+    /// TLS bytes waiting to be written with `write_tls`.
+    pub tls_bytes_to_write: usize,
+    /// Plaintext bytes waiting to be read with `reader()`.
+    pub plaintext_bytes_to_read: usize,
+    /// Whether the peer sent close_notify.
+    pub peer_has_closed: bool,
+}
+
+/// A queue of byte chunks.
+#[derive(Default)]
+pub(crate) struct ChunkQueue {
+    chunks: VecDeque<Vec<u8>>,
+    /// Bytes of the front chunk already consumed.
+    offset: usize,
+    len: usize,
+}
+
+impl ChunkQueue {
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub(crate) fn push(&mut self, chunk: Vec<u8>) {
+        if !chunk.is_empty() {
+            self.len += chunk.len();
+            self.chunks.push_back(chunk);
+        }
+    }
+
+    fn consume(&mut self, mut n: usize) {
+        self.len -= n;
+        while n > 0 {
+            let front_left = self.chunks[0].len() - self.offset;
+            if n >= front_left {
+                n -= front_left;
+                self.chunks.pop_front();
+                self.offset = 0;
+            } else {
+                self.offset += n;
+                n = 0;
+            }
+        }
+    }
+
+    pub(crate) fn read(&mut self, out: &mut [u8]) -> usize {
+        let mut done = 0;
+        while done < out.len() {
+            let Some(front) = self.chunks.front() else {
+                break;
+            };
+            let avail = &front[self.offset..];
+            let n = avail.len().min(out.len() - done);
+            out[done..done + n].copy_from_slice(&avail[..n]);
+            done += n;
+            self.consume(n);
+        }
+        done
+    }
+
+    pub(crate) fn write_to(&mut self, wr: &mut dyn io::Write) -> io::Result<usize> {
+        if self.is_empty() {
+            return Ok(0);
+        }
+        let mut slices = [io::IoSlice::new(&[]); 32];
+        let mut count = 0;
+        for (i, chunk) in self.chunks.iter().take(slices.len()).enumerate() {
+            let from = if i == 0 { self.offset } else { 0 };
+            slices[i] = io::IoSlice::new(&chunk[from..]);
+            count += 1;
+        }
+        let n = wr.write_vectored(&slices[..count])?;
+        self.consume(n);
+        Ok(n)
+    }
+
+    fn take_all(&mut self) -> Vec<Vec<u8>> {
+        let mut out: Vec<Vec<u8>> = self.chunks.drain(..).collect();
+        if let Some(first) = out.first_mut() {
+            first.drain(..self.offset);
+        }
+        self.offset = 0;
+        self.len = 0;
+        out
+    }
+}
+
+/// Closure and failure state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ChangeCipherSpec {
+    /// Before the first ClientHello: a CCS is an unexpected record.
+    NotYet,
+    /// Between the first ClientHello and the peer's Finished: dummy CCS dropped.
+    Allowed,
+    /// After the peer's Finished.
+    Forbidden,
+}
+
+/// Receives complete handshake messages from the record layer.
+pub(crate) trait Handshake {
+    /// Handles one complete handshake message (header included).
+    fn handle(&mut self, core: &mut ConnectionCommon, message: &[u8]) -> Result<(), Error>;
+
+    /// Whether processing must stop (a server waiting for a key).
+    fn paused(&self) -> bool {
+        false
+    }
+}
+
+/// Connection state shared by [`super::PskClientConnection`] and
+/// [`super::PskServerConnection`] (which dereference to it).
+pub struct ConnectionCommon {
+    side: Side,
+    framer: Framer,
+    pub(crate) record: RecordLayer,
+    handshake_buf: Vec<u8>,
+    sendable_tls: ChunkQueue,
+    received_plaintext: ChunkQueue,
+    pending_plaintext: ChunkQueue,
+    buffer_limit: Option<usize>,
+
+    handshake_complete: bool,
+    may_send_app_data: bool,
+    may_receive_app_data: bool,
+    peer_closed: bool,
+    sent_close_notify: bool,
+    has_seen_eof: bool,
+    failed: bool,
+    ccs: ChangeCipherSpec,
+    ccs_seen: u32,
+    records_without_data: u32,
+    read_key_changed: bool,
+    sent_ccs: bool,
+
+    pub(crate) suite: Option<&'static Tls13CipherSuite>,
+    pub(crate) group: Option<NamedGroup>,
+    pub(crate) mode: Option<KeyExchangeMode>,
+    pub(crate) alpn: Option<Vec<u8>>,
+    pub(crate) hello_retry: bool,
+    read_secret: Option<TrafficSecret>,
+    write_secret: Option<TrafficSecret>,
+    exporter: Option<ExporterSecret>,
+    rekey_after: u64,
+    key_updates_sent: u64,
+    key_updates_received: u64,
+}
+
+impl ConnectionCommon {
+    pub(crate) fn new(side: Side) -> Self {
+        Self {
+            side,
+            framer: Framer::default(),
+            record: RecordLayer::default(),
+            handshake_buf: Vec::new(),
+            sendable_tls: ChunkQueue::default(),
+            received_plaintext: ChunkQueue::default(),
+            pending_plaintext: ChunkQueue::default(),
+            buffer_limit: Some(DEFAULT_BUFFER_LIMIT),
+            handshake_complete: false,
+            may_send_app_data: false,
+            may_receive_app_data: false,
+            peer_closed: false,
+            sent_close_notify: false,
+            has_seen_eof: false,
+            failed: false,
+            ccs: ChangeCipherSpec::NotYet,
+            ccs_seen: 0,
+            records_without_data: 0,
+            read_key_changed: false,
+            sent_ccs: false,
+            suite: None,
+            group: None,
+            mode: None,
+            alpn: None,
+            hello_retry: false,
+            read_secret: None,
+            write_secret: None,
+            exporter: None,
+            rekey_after: u64::MAX,
+            key_updates_sent: 0,
+            key_updates_received: 0,
+        }
+    }
+
+    // ----- public API ----------------------------------------------------------------------
+
+    /// Which side this connection is.
+    pub fn side(&self) -> Side {
+        self.side
+    }
+
+    /// Reads TLS bytes from `rd`. Returns 0 at end of stream (then `process_new_packets`
+    /// reports truncation if the peer had not sent close_notify). Reads are bounded: at most
+    /// about two maximal records are buffered.
+    pub fn read_tls(&mut self, rd: &mut dyn io::Read) -> io::Result<usize> {
+        if self.received_plaintext.len() > RECEIVED_PLAINTEXT_LIMIT {
+            return Err(io::Error::other(
+                "received plaintext buffer full: read application data first",
+            ));
+        }
+        let n = self.framer.read_from(rd)?;
+        if n == 0 {
+            self.has_seen_eof = true;
+        }
+        Ok(n)
+    }
+
+    /// Writes buffered TLS bytes to `wr`.
+    pub fn write_tls(&mut self, wr: &mut dyn io::Write) -> io::Result<usize> {
+        self.sendable_tls.write_to(wr)
+    }
+
+    /// Whether the connection wants more TLS input.
+    pub fn wants_read(&self) -> bool {
+        !self.failed
+            && !self.peer_closed
+            && !self.has_seen_eof
+            && self.received_plaintext.is_empty()
+    }
+
+    /// Whether TLS bytes are waiting to be written.
+    pub fn wants_write(&self) -> bool {
+        !self.sendable_tls.is_empty()
+    }
+
+    /// Whether the handshake is still in progress.
+    pub fn is_handshaking(&self) -> bool {
+        !self.handshake_complete
+    }
+
+    /// Reader of received application data.
+    ///
+    /// `read` returns `Ok(0)` after the peer's close_notify, `ErrorKind::UnexpectedEof` if the
+    /// transport ended without one (a truncation attack or a crashed peer), and
+    /// `ErrorKind::WouldBlock` when no data is buffered.
+    pub fn reader(&mut self) -> Reader<'_> {
+        Reader { core: self }
+    }
+
+    /// Writer of application data. Data written before the handshake completes is buffered
+    /// (up to the buffer limit) and sent once it has.
+    pub fn writer(&mut self) -> Writer<'_> {
+        Writer { core: self }
+    }
+
+    /// Sets the limit on buffered outgoing data (`None`: unlimited). Default 64 KiB.
+    pub fn set_buffer_limit(&mut self, limit: Option<usize>) {
+        self.buffer_limit = limit;
+    }
+
+    /// Queues a close_notify alert; nothing is sent after it.
+    pub fn send_close_notify(&mut self) {
+        if self.sent_close_notify || self.failed {
+            return;
+        }
+        self.flush_pending_plaintext();
+        self.sent_close_notify = true;
+        let _ = self.send_alert_record(AlertDescription::CloseNotify, false);
+    }
+
+    /// The negotiated cipher suite.
+    pub fn negotiated_cipher_suite(&self) -> Option<rustls::CipherSuite> {
+        self.suite.map(|s| s.common.suite)
+    }
+
+    /// The negotiated key-exchange group (`None` before the ServerHello and for `psk_ke`).
+    pub fn negotiated_key_exchange_group(&self) -> Option<NamedGroup> {
+        self.group
+    }
+
+    /// The PSK key-exchange mode in use.
+    pub fn key_exchange_mode(&self) -> Option<KeyExchangeMode> {
+        self.mode
+    }
+
+    /// The negotiated ALPN protocol.
+    pub fn alpn_protocol(&self) -> Option<&[u8]> {
+        self.alpn.as_deref()
+    }
+
+    /// Whether the handshake went through a HelloRetryRequest.
+    pub fn had_hello_retry_request(&self) -> bool {
+        self.hello_retry
+    }
+
+    /// KeyUpdates sent and received so far (including automatic ones before the AEAD limit).
+    pub fn key_update_counts(&self) -> (u64, u64) {
+        (self.key_updates_sent, self.key_updates_received)
+    }
+
+    /// RFC 8446 §7.5 exporter. `context: None` and `Some(&[])` are the same in TLS 1.3.
+    pub fn export_keying_material(
+        &self,
+        output: &mut [u8],
+        label: &[u8],
+        context: Option<&[u8]>,
+    ) -> Result<(), Error> {
+        let exporter = self.exporter.as_ref().ok_or(Error::InvalidState(
+            "keying material can be exported only after the handshake",
+        ))?;
+        exporter.export(label, context.unwrap_or(&[]), output)
+    }
+
+    /// Sends a KeyUpdate asking the peer to update its keys too, and switches to new
+    /// sending keys (RFC 8446 §4.6.3).
+    pub fn refresh_traffic_keys(&mut self) -> Result<(), Error> {
+        if !self.handshake_complete || self.sent_close_notify || self.failed {
+            return Err(Error::InvalidState(
+                "keys can be updated only on an open, established connection",
+            ));
+        }
+        self.send_key_update(true)
+    }
+
+    // ----- record processing -------------------------------------------------------------------
+
+    pub(crate) fn process(&mut self, hs: &mut dyn Handshake) -> Result<IoState, Error> {
+        if self.failed {
+            return Err(Error::InvalidState("the connection has already failed"));
+        }
+        match self.process_records(hs) {
+            Ok(()) => Ok(self.io_state()),
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
+    /// Marks the connection failed and queues the alert that `e` calls for.
+    pub(crate) fn fail(&mut self, e: Error) -> Error {
+        if !self.failed {
+            self.failed = true;
+            if let Some(alert) = e.alert() {
+                let _ = self.send_alert_record(alert, true);
+            }
+        }
+        e
+    }
+
+    fn io_state(&self) -> IoState {
+        IoState {
+            tls_bytes_to_write: self.sendable_tls.len(),
+            plaintext_bytes_to_read: self.received_plaintext.len(),
+            peer_has_closed: self.peer_closed,
+        }
+    }
+
+    fn process_records(&mut self, hs: &mut dyn Handshake) -> Result<(), Error> {
+        while !hs.paused() && !self.peer_closed {
+            let Some(header) = self.framer.next_record()? else {
+                break;
+            };
+            self.process_record(header, hs)?;
+        }
+        if self.has_seen_eof && !self.peer_closed && self.framer.pending() > 0 && !hs.paused() {
+            return Err(Error::InvalidMessage {
+                alert: AlertDescription::DecodeError,
+                what: "connection closed in the middle of a record",
+            });
+        }
+        if self.has_seen_eof && !self.handshake_complete && !self.peer_closed && !hs.paused() {
+            return Err(Error::Io(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "peer closed the connection during the handshake",
+            )));
+        }
+        Ok(())
+    }
+
+    fn process_record(
+        &mut self,
+        header: record::RecordHeader,
+        hs: &mut dyn Handshake,
+    ) -> Result<(), Error> {
+        // RFC 8446 §5: records with keys in place are protected, except the dummy CCS and
+        // (before the peer has switched) alerts.
+        let outer = header.typ;
+        if outer == ContentType::ChangeCipherSpec {
+            let body = self.framer.body_mut(&header).to_vec();
+            return self.handle_ccs(&body);
+        }
+        if !self.record.is_decrypting() {
+            if header.len > MAX_PLAINTEXT {
+                return Err(record::record_overflow("plaintext record longer than 2^14"));
+            }
+            let body = self.framer.body_mut(&header).to_vec();
+            return match outer {
+                ContentType::Handshake => self.handle_handshake_data(&body, hs),
+                ContentType::Alert => self.handle_alert(&body),
+                _ => Err(unexpected("application data before the handshake keys")),
+            };
+        }
+        match outer {
+            ContentType::ApplicationData => {}
+            ContentType::Alert if !self.handshake_complete => {
+                // The peer failed before it had our keys; its alert is in the clear.
+                let body = self.framer.body_mut(&header).to_vec();
+                return match self.handle_alert(&body) {
+                    Ok(()) => Err(unexpected("unprotected close_notify")),
+                    e => e,
+                };
+            }
+            _ => return Err(unexpected("unprotected record after keys were established")),
+        }
+        let body = self.framer.body_mut(&header);
+        let (typ, plain) = match self.record.open(body)? {
+            Opened::Plain(typ, plain) => (typ, plain.to_vec()),
+            Opened::SkippedEarlyData => return Ok(()),
+        };
+        match typ {
+            ContentType::Handshake => self.handle_handshake_data(&plain, hs),
+            ContentType::Alert => self.handle_alert(&plain),
+            ContentType::ApplicationData => self.handle_app_data(plain),
+            _ => Err(unexpected("record of unknown inner content type")),
+        }
+    }
+
+    fn handle_ccs(&mut self, body: &[u8]) -> Result<(), Error> {
+        if self.ccs != ChangeCipherSpec::Allowed {
+            return Err(unexpected("change_cipher_spec outside the handshake"));
+        }
+        if body != [0x01] {
+            return Err(unexpected("change_cipher_spec body is not 0x01"));
+        }
+        if !self.handshake_buf.is_empty() {
+            return Err(unexpected("change_cipher_spec inside a handshake message"));
+        }
+        self.ccs_seen += 1;
+        if self.ccs_seen > MAX_CCS {
+            return Err(unexpected("too many change_cipher_spec records"));
+        }
+        Ok(())
+    }
+
+    fn handle_alert(&mut self, body: &[u8]) -> Result<(), Error> {
+        if !self.handshake_buf.is_empty() {
+            return Err(unexpected("alert inside a handshake message"));
+        }
+        let [_level, desc] = body else {
+            return Err(codec::decode_error(
+                "alert record is not one two-octet alert",
+            ));
+        };
+        let desc = AlertDescription::from(*desc);
+        match desc {
+            AlertDescription::CloseNotify => {
+                self.peer_closed = true;
+                Ok(())
+            }
+            // RFC 8446 §6.1: user_canceled is followed by close_notify.
+            AlertDescription::UserCanceled => {
+                self.count_record_without_data()?;
+                log::debug!("peer sent user_canceled");
+                Ok(())
+            }
+            // §6: all other alerts are errors, whatever their level.
+            other => Err(Error::AlertReceived(other)),
+        }
+    }
+
+    fn handle_app_data(&mut self, plain: Vec<u8>) -> Result<(), Error> {
+        if !self.handshake_buf.is_empty() {
+            return Err(unexpected("application data inside a handshake message"));
+        }
+        if !self.may_receive_app_data {
+            return Err(unexpected(
+                "application data before the handshake completed",
+            ));
+        }
+        if plain.is_empty() {
+            self.count_record_without_data()?;
+        } else {
+            self.records_without_data = 0;
+        }
+        self.received_plaintext.push(plain);
+        Ok(())
+    }
+
+    fn count_record_without_data(&mut self) -> Result<(), Error> {
+        self.records_without_data += 1;
+        if self.records_without_data > MAX_RECORDS_WITHOUT_DATA {
+            return Err(unexpected("too many records without application data"));
+        }
+        Ok(())
+    }
+
+    fn handle_handshake_data(&mut self, data: &[u8], hs: &mut dyn Handshake) -> Result<(), Error> {
+        if data.is_empty() {
+            return Err(codec::decode_error("empty handshake record"));
+        }
+        self.handshake_buf.extend_from_slice(data);
+        loop {
+            if self.handshake_buf.len() < 4 {
+                return Ok(());
+            }
+            let len = usize::from(self.handshake_buf[1]) << 16
+                | usize::from(self.handshake_buf[2]) << 8
+                | usize::from(self.handshake_buf[3]);
+            if len > codec::MAX_HANDSHAKE_MESSAGE {
+                return Err(illegal("handshake message too large"));
+            }
+            if self.handshake_buf.len() < 4 + len {
+                return Ok(());
+            }
+            let message: Vec<u8> = self.handshake_buf.drain(..4 + len).collect();
+            self.read_key_changed = false;
+            if self.handshake_complete {
+                self.handle_post_handshake(&message)?;
+            } else {
+                hs.handle(self, &message)?;
+            }
+            if self.read_key_changed && !self.handshake_buf.is_empty() {
+                return Err(unexpected("handshake data spanning a key change"));
+            }
+            if hs.paused() {
+                return Ok(());
+            }
+        }
+    }
+
+    fn handle_post_handshake(&mut self, message: &[u8]) -> Result<(), Error> {
+        let (typ, body) = codec::split_handshake(message)?;
+        self.count_record_without_data()?;
+        match (typ, self.side) {
+            (hs::KEY_UPDATE, _) => {
+                let update_requested = codec::decode_key_update(body)?;
+                let (suite, secret) = match (self.suite, self.read_secret.as_ref()) {
+                    (Some(suite), Some(secret)) => (suite, secret),
+                    _ => return Err(Error::InvalidState("no traffic secret")),
+                };
+                let next = secret.next(Suite::of(suite));
+                self.record.set_decrypter(next.decrypter(suite));
+                self.read_secret = Some(next);
+                self.read_key_changed = true;
+                self.key_updates_received += 1;
+                if update_requested && !self.sent_close_notify {
+                    self.send_key_update(false)?;
+                }
+                Ok(())
+            }
+            (hs::NEW_SESSION_TICKET, Side::Client) => {
+                // No resumption for external-PSK connections: check and ignore.
+                codec::check_new_session_ticket(body)
+            }
+            _ => Err(unexpected("handshake message after the handshake")),
+        }
+    }
+
+    // ----- sending ---------------------------------------------------------------------------------
+
+    /// Queues one or more records of `typ` carrying `data` under the current write key.
+    fn send_records(&mut self, typ: ContentType, data: &[u8]) -> Result<(), Error> {
+        let mut out = Vec::with_capacity(data.len() + 32);
+        for chunk in data.chunks(MAX_PLAINTEXT) {
+            self.record.seal(typ, chunk, &mut out)?;
+        }
+        if data.is_empty() {
+            self.record.seal(typ, &[], &mut out)?;
+        }
+        self.sendable_tls.push(out);
+        Ok(())
+    }
+
+    pub(crate) fn send_handshake(&mut self, message: &[u8]) -> Result<(), Error> {
+        self.send_records(ContentType::Handshake, message)
+    }
+
+    /// Sends the middlebox-compatibility ChangeCipherSpec once (RFC 8446 Appendix D.4).
+    pub(crate) fn send_ccs_once(&mut self) {
+        if !self.sent_ccs {
+            self.sent_ccs = true;
+            self.sendable_tls.push(vec![20, 3, 3, 0, 1, 1]);
+        }
+    }
+
+    fn send_alert_record(&mut self, desc: AlertDescription, fatal: bool) -> Result<(), Error> {
+        let level = if fatal { 2 } else { 1 };
+        self.send_records(ContentType::Alert, &[level, u8::from(desc)])
+    }
+
+    fn send_key_update(&mut self, request_peer_update: bool) -> Result<(), Error> {
+        let (suite, secret) = match (self.suite, self.write_secret.as_ref()) {
+            (Some(suite), Some(secret)) => (suite, secret),
+            _ => return Err(Error::InvalidState("no traffic secret")),
+        };
+        let next = secret.next(Suite::of(suite));
+        self.send_handshake(&codec::encode_key_update(request_peer_update))?;
+        self.record.set_encrypter(next.encrypter(suite));
+        self.write_secret = Some(next);
+        self.key_updates_sent += 1;
+        Ok(())
+    }
+
+    fn send_app_data(&mut self, data: &[u8]) -> Result<usize, Error> {
+        if self.sent_close_notify || self.failed {
+            return Err(Error::InvalidState("the connection is closed for sending"));
+        }
+        let room = match self.buffer_limit {
+            Some(limit) => {
+                let used = self.sendable_tls.len() + self.pending_plaintext.len();
+                limit.saturating_sub(used)
+            }
+            None => usize::MAX,
+        };
+        let data = &data[..data.len().min(room)];
+        if data.is_empty() {
+            return Ok(0);
+        }
+        if !self.may_send_app_data {
+            self.pending_plaintext.push(data.to_vec());
+            return Ok(data.len());
+        }
+        self.seal_app_data(data)?;
+        Ok(data.len())
+    }
+
+    fn seal_app_data(&mut self, data: &[u8]) -> Result<(), Error> {
+        let mut out = Vec::with_capacity(data.len() + 32 * (data.len() / MAX_PLAINTEXT + 1));
+        for chunk in data.chunks(MAX_PLAINTEXT) {
+            if self.record.write_seq() >= self.rekey_after {
+                // Move what is sealed so far ahead of the KeyUpdate.
+                self.sendable_tls.push(core::mem::take(&mut out));
+                self.send_key_update(false)?;
+            }
+            self.record
+                .seal(ContentType::ApplicationData, chunk, &mut out)?;
+        }
+        self.sendable_tls.push(out);
+        Ok(())
+    }
+
+    fn flush_pending_plaintext(&mut self) {
+        if !self.may_send_app_data {
+            return;
+        }
+        for chunk in self.pending_plaintext.take_all() {
+            if self.seal_app_data(&chunk).is_err() {
+                break;
+            }
+        }
+    }
+
+    // ----- hooks for the handshake state machines ------------------------------------------------
+
+    /// The first ClientHello was sent (client) or received (server): a dummy CCS may follow.
+    pub(crate) fn allow_ccs(&mut self) {
+        if self.ccs == ChangeCipherSpec::NotYet {
+            self.ccs = ChangeCipherSpec::Allowed;
+        }
+    }
+
+    /// Installs a handshake or application read key.
+    pub(crate) fn set_read_key(
+        &mut self,
+        suite: &'static Tls13CipherSuite,
+        secret: &TrafficSecret,
+    ) {
+        self.record.set_decrypter(secret.decrypter(suite));
+        self.read_key_changed = true;
+    }
+
+    /// Installs a handshake or application write key.
+    pub(crate) fn set_write_key(
+        &mut self,
+        suite: &'static Tls13CipherSuite,
+        secret: &TrafficSecret,
+    ) {
+        self.record.set_encrypter(secret.encrypter(suite));
+    }
+
+    /// The peer's Finished has been verified: application keys for reading.
+    pub(crate) fn start_reading_app_data(
+        &mut self,
+        suite: &'static Tls13CipherSuite,
+        secret: TrafficSecret,
+    ) {
+        self.set_read_key(suite, &secret);
+        self.read_secret = Some(secret);
+        self.ccs = ChangeCipherSpec::Forbidden;
+        self.may_receive_app_data = true;
+    }
+
+    /// Application keys for writing; buffered plaintext is sent once the handshake completes.
+    pub(crate) fn start_writing_app_data(
+        &mut self,
+        suite: &'static Tls13CipherSuite,
+        secret: TrafficSecret,
+        rekey_after: u64,
+    ) {
+        self.set_write_key(suite, &secret);
+        self.write_secret = Some(secret);
+        self.rekey_after = rekey_after;
+    }
+
+    pub(crate) fn set_exporter(&mut self, exporter: ExporterSecret) {
+        self.exporter = Some(exporter);
+    }
+
+    /// Both Finished messages are done.
+    pub(crate) fn complete_handshake(&mut self) {
+        self.handshake_complete = true;
+        self.may_send_app_data = true;
+        self.flush_pending_plaintext();
+    }
+}
+
+/// Reads received application data; see [`ConnectionCommon::reader`].
+pub struct Reader<'a> {
+    core: &'a mut ConnectionCommon,
+}
+
+impl io::Read for Reader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let n = self.core.received_plaintext.read(buf);
+        if n > 0 {
+            return Ok(n);
+        }
+        if self.core.peer_closed {
+            return Ok(0);
+        }
+        if self.core.has_seen_eof {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "peer closed the connection without sending TLS close_notify",
+            ));
+        }
+        Err(io::ErrorKind::WouldBlock.into())
+    }
+}
+
+/// Writes application data; see [`ConnectionCommon::writer`].
+pub struct Writer<'a> {
+    core: &'a mut ConnectionCommon,
+}
+
+impl io::Write for Writer<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.core.send_app_data(buf).map_err(io::Error::from)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_queue_reads_across_chunks() {
+        let mut q = ChunkQueue::default();
+        q.push(b"hello ".to_vec());
+        q.push(Vec::new());
+        q.push(b"world".to_vec());
+        assert_eq!(q.len(), 11);
+        let mut out = [0u8; 4];
+        assert_eq!(q.read(&mut out), 4);
+        assert_eq!(&out, b"hell");
+        let mut out = [0u8; 16];
+        assert_eq!(q.read(&mut out), 7);
+        assert_eq!(&out[..7], b"o world");
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn chunk_queue_partial_writes() {
+        struct Trickle(Vec<u8>);
+        impl io::Write for Trickle {
+            fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+                let n = b.len().min(3);
+                self.0.extend_from_slice(&b[..n]);
+                Ok(n)
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut q = ChunkQueue::default();
+        q.push(b"abcdefg".to_vec());
+        q.push(b"hij".to_vec());
+        let mut w = Trickle(Vec::new());
+        while !q.is_empty() {
+            q.write_to(&mut w).unwrap();
+        }
+        assert_eq!(w.0, b"abcdefghij");
+    }
+}

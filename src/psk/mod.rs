@@ -1,0 +1,47 @@
+//! A TLS 1.3 external-PSK client and server (RFC 8446), sans-IO, built only on the rustls
+//! `CryptoProvider`.
+//!
+//! rustls has no external-PSK support (its public API cannot construct the needed session
+//! state, and its server hard-codes the resumption binder label), so this module carries
+//! its own handshake while taking every cryptographic primitive — HKDF, HMAC, hashes, AEAD
+//! record protection, key exchange and randomness — from the configured rustls provider.
+//!
+//! | file | owns |
+//! |---|---|
+//! | `config.rs` | [`ExternalPsk`], [`PskClientConfig`], [`PskServerConfig`], [`PskResolver`] |
+//! | `codec.rs` | handshake messages and extensions (RFC 8446 §4) |
+//! | `key_schedule.rs` | key schedule, binders, Finished, KeyUpdate, exporter (§7) |
+//! | `record.rs` | record framing and protection (§5) |
+//! | `conn.rs` | [`ConnectionCommon`]: record dispatch, alerts, app data, KeyUpdate |
+//! | `client.rs` / `server.rs` | the two handshake state machines |
+//!
+//! What the engine does:
+//!
+//! * `psk_dhe_ke` by default over every group the provider offers (X25519, P-256, P-384 and,
+//!   with aws-lc-rs, X25519MLKEM768); `psk_ke` only when both sides opt in.
+//! * The "ext binder" label; binders over the truncated ClientHello and, after a
+//!   HelloRetryRequest, over the whole transcript; checked in constant time.
+//! * HelloRetryRequest in both roles, middlebox-compatibility CCS and session-ID echo, ALPN,
+//!   SNI, KeyUpdate (answered, initiated, and automatic before the AEAD usage limit),
+//!   close_notify and truncation detection. No 0-RTT ever; NewSessionTicket is ignored.
+//! * An unknown identity and a wrong key look the same on the wire (`decrypt_error`).
+//! * Every malformed input yields a typed [`Error`](crate::Error) carrying the RFC 8446
+//!   alert that was sent, never a panic; all buffers are bounded.
+
+mod client;
+mod codec;
+mod config;
+mod conn;
+mod key_schedule;
+mod record;
+mod server;
+mod stream;
+
+pub use client::PskClientConnection;
+pub use config::{
+    ExternalPsk, NoPskResolver, PskClientConfig, PskHash, PskKeyExchangeModes, PskResolver,
+    PskServerConfig, StaticPskResolver,
+};
+pub use conn::{ConnectionCommon, IoState, KeyExchangeMode, Reader, Side, Writer};
+pub use server::PskServerConnection;
+pub use stream::{PskConnection, PskStream};
