@@ -25,6 +25,8 @@
 //! * [`kdf`] — TS 33.220 KDF, AEFPSK (Annex A.1), the P0 encoding ([`ServiceApiInterface`]).
 //! * [`secret`] — zeroized key types with redacted `Debug`.
 //! * [`capif1e`] — invoker and CCF wrappers around rustls configs.
+//! * [`psk`] — the sans-IO TLS 1.3 external-PSK client and server (CAPIF-2e).
+//! * [`tokio`] (feature `tokio`) — `PskConnector` / `PskAcceptor`, shaped like tokio-rustls.
 //!
 //! ## Feature flags
 //!
@@ -42,7 +44,11 @@ pub mod error;
 pub mod kdf;
 pub mod psk;
 pub mod secret;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 
+#[cfg(feature = "tokio")]
+pub use crate::tokio::{PskAcceptor, PskConnector};
 pub use error::Error;
 pub use kdf::ServiceApiInterface;
 pub use secret::{AefPsk, KeyFingerprint};

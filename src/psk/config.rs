@@ -153,7 +153,7 @@ impl PskKeyExchangeModes {
 /// Finds the PSK for an identity a client offers. Implement it for your key store.
 ///
 /// Resolvers are called during the handshake, so they must not block for long; for keys
-/// that need I/O (an AEF asking its CCF over CAPIF-3), use the [`crate::psk::Acceptor`]
+/// that need I/O (an AEF asking its CCF over CAPIF-3), use [`PskServerConnection::new_deferred`](crate::psk::PskServerConnection::new_deferred)
 /// (sans-IO) or the tokio `PskAcceptor` with an async resolver.
 pub trait PskResolver: Send + Sync + fmt::Debug {
     /// The PSK for `identity`, or `None` if it is unknown.
@@ -220,7 +220,7 @@ impl fmt::Debug for StaticPskResolver {
     }
 }
 
-/// A resolver that knows no key (for servers that only use [`crate::psk::Acceptor`]).
+/// A resolver that knows no key (for servers that only resolve keys asynchronously, see [`PskServerConnection::new_deferred`](crate::psk::PskServerConnection::new_deferred)).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NoPskResolver;
 

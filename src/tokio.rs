@@ -1,0 +1,486 @@
+//! Async adapters for tokio, shaped like tokio-rustls: [`PskConnector`] and [`PskAcceptor`]
+//! run the external-PSK handshake over any `AsyncRead + AsyncWrite` transport and give back a
+//! [`TlsStream`] that is itself `AsyncRead + AsyncWrite`.
+//!
+//! All protocol logic stays in the sans-IO [`crate::psk`] core; this module only moves bytes.
+//! A server can resolve keys asynchronously ([`AsyncPskResolver`]) — the AEF asking its CCF
+//! over CAPIF-3 — without blocking the runtime: the handshake pauses after the ClientHello
+//! until the key is known.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use rustls_capif::psk::*;
+//! use rustls_capif::tokio::{PskAcceptor, PskConnector};
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let psk = ExternalPsk::new(b"invoker-42".to_vec(), &[0x42; 32], PskHash::Sha256)?;
+//!
+//! // AEF
+//! let keys: StaticPskResolver = [psk.clone()].into_iter().collect();
+//! let acceptor = PskAcceptor::new(Arc::new(PskServerConfig::new(Arc::new(keys))));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8443").await?;
+//! tokio::spawn(async move {
+//!     let (tcp, _) = listener.accept().await?;
+//!     let mut tls = acceptor.accept(tcp).await?;
+//!     println!("invoker {:?} connected", tls.psk_identity());
+//!     tls.write_all(b"hello").await?;
+//!     tls.shutdown().await?;
+//!     Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+//! });
+//!
+//! // Invoker
+//! let connector = PskConnector::new(Arc::new(PskClientConfig::new(psk)));
+//! let tcp = tokio::net::TcpStream::connect("127.0.0.1:8443").await?;
+//! let mut tls = connector.connect(tcp).await?;
+//! let mut greeting = Vec::new();
+//! tls.read_to_end(&mut greeting).await?;
+//! # Ok(()) }
+//! ```
+
+use core::fmt;
+use std::future::Future;
+use std::io::{self, Read, Write};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::error::Error;
+use crate::psk::{
+    ExternalPsk, PskClientConfig, PskClientConnection, PskConnection, PskServerConfig,
+    PskServerConnection,
+};
+
+/// Default limit on how long a handshake may take before it is abandoned.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The future type an [`AsyncPskResolver`] returns.
+pub type ResolveFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Option<ExternalPsk>, Error>> + Send + 'a>>;
+
+/// Finds the PSK for an offered identity, possibly doing I/O.
+///
+/// Return `Ok(None)` for an unknown identity, and `Err` when the answer cannot be known (the
+/// key store is unreachable): the handshake is then refused — fail closed — and
+/// [`PskAcceptor::accept`] returns that error.
+pub trait AsyncPskResolver: Send + Sync + fmt::Debug {
+    /// Looks up `identity`.
+    fn resolve<'a>(&'a self, identity: &'a [u8]) -> ResolveFuture<'a>;
+}
+
+/// Client-side stream.
+pub type ClientTlsStream<IO> = TlsStream<IO, PskClientConnection>;
+/// Server-side stream.
+pub type ServerTlsStream<IO> = TlsStream<IO, PskServerConnection>;
+
+/// Opens CAPIF-2e connections as a client (the API invoker).
+#[derive(Clone, Debug)]
+pub struct PskConnector {
+    config: Arc<PskClientConfig>,
+    handshake_timeout: Option<Duration>,
+}
+
+impl PskConnector {
+    /// A connector using `config` and [`DEFAULT_HANDSHAKE_TIMEOUT`].
+    pub fn new(config: Arc<PskClientConfig>) -> Self {
+        Self {
+            config,
+            handshake_timeout: Some(DEFAULT_HANDSHAKE_TIMEOUT),
+        }
+    }
+
+    /// Sets the handshake timeout (`None`: wait forever).
+    pub fn with_handshake_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Runs the handshake over `io`.
+    pub async fn connect<IO>(&self, io: IO) -> Result<ClientTlsStream<IO>, Error>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin,
+    {
+        let conn = PskClientConnection::new(self.config.clone())?;
+        let mut stream = TlsStream::new(io, conn);
+        with_timeout(self.handshake_timeout, stream.handshake()).await?;
+        Ok(stream)
+    }
+}
+
+impl From<Arc<PskClientConfig>> for PskConnector {
+    fn from(config: Arc<PskClientConfig>) -> Self {
+        Self::new(config)
+    }
+}
+
+/// Accepts CAPIF-2e connections as a server (the AEF).
+#[derive(Clone, Debug)]
+pub struct PskAcceptor {
+    config: Arc<PskServerConfig>,
+    resolver: Option<Arc<dyn AsyncPskResolver>>,
+    handshake_timeout: Option<Duration>,
+}
+
+impl PskAcceptor {
+    /// An acceptor finding keys through the config's (synchronous) resolver.
+    pub fn new(config: Arc<PskServerConfig>) -> Self {
+        Self {
+            config,
+            resolver: None,
+            handshake_timeout: Some(DEFAULT_HANDSHAKE_TIMEOUT),
+        }
+    }
+
+    /// Finds keys through `resolver` instead, awaiting it after the ClientHello.
+    pub fn with_async_resolver(mut self, resolver: Arc<dyn AsyncPskResolver>) -> Self {
+        self.resolver = Some(resolver);
+        self
+    }
+
+    /// Sets the handshake timeout (`None`: wait forever). The default,
+    /// [`DEFAULT_HANDSHAKE_TIMEOUT`], keeps a silent peer from holding a connection.
+    pub fn with_handshake_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Runs the handshake over `io`.
+    pub async fn accept<IO>(&self, io: IO) -> Result<ServerTlsStream<IO>, Error>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin,
+    {
+        let conn = match self.resolver {
+            Some(_) => PskServerConnection::new_deferred(self.config.clone()),
+            None => PskServerConnection::new(self.config.clone()),
+        };
+        let mut stream = TlsStream::new(io, conn);
+        with_timeout(self.handshake_timeout, self.drive(&mut stream)).await?;
+        Ok(stream)
+    }
+
+    async fn drive<IO>(&self, stream: &mut ServerTlsStream<IO>) -> Result<(), Error>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin,
+    {
+        loop {
+            std::future::poll_fn(|cx| stream.poll_handshake(cx, |c| c.is_awaiting_psk())).await?;
+            if !stream.conn.is_awaiting_psk() {
+                return Ok(());
+            }
+            let resolver = self.resolver.as_ref().ok_or(Error::InvalidState(
+                "deferred connection without a resolver",
+            ))?;
+            let identities = stream
+                .conn
+                .offered_psk_identities()
+                .unwrap_or_default()
+                .to_vec();
+            let mut found = None;
+            let mut failure = None;
+            for identity in &identities {
+                match resolver.resolve(identity).await {
+                    Ok(Some(psk)) if psk.identity() == identity.as_slice() => {
+                        found = Some(psk);
+                        break;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                }
+            }
+            let provided = stream.conn.provide_psk(found);
+            if provided.is_err() || failure.is_some() {
+                // Tell the peer (the alert is queued), then report the first cause.
+                let _ = std::future::poll_fn(|cx| stream.poll_write_tls(cx)).await;
+                return match failure {
+                    Some(e) => Err(e),
+                    None => provided.map(|_| ()),
+                };
+            }
+        }
+    }
+}
+
+impl From<Arc<PskServerConfig>> for PskAcceptor {
+    fn from(config: Arc<PskServerConfig>) -> Self {
+        Self::new(config)
+    }
+}
+
+async fn with_timeout<F: Future<Output = Result<(), Error>>>(
+    limit: Option<Duration>,
+    fut: F,
+) -> Result<(), Error> {
+    match limit {
+        Some(limit) => ::tokio::time::timeout(limit, fut)
+            .await
+            .map_err(|_| Error::HandshakeTimeout)?,
+        None => fut.await,
+    }
+}
+
+/// An established (or establishing) PSK connection over an async transport.
+pub struct TlsStream<IO, C> {
+    io: IO,
+    conn: C,
+    close_notify_queued: bool,
+}
+
+impl<IO, C> TlsStream<IO, C> {
+    /// The transport and the connection.
+    pub fn get_ref(&self) -> (&IO, &C) {
+        (&self.io, &self.conn)
+    }
+
+    /// The transport and the connection, mutably.
+    pub fn get_mut(&mut self) -> (&mut IO, &mut C) {
+        (&mut self.io, &mut self.conn)
+    }
+
+    /// The transport and the connection.
+    pub fn into_inner(self) -> (IO, C) {
+        (self.io, self.conn)
+    }
+}
+
+impl<IO> ServerTlsStream<IO> {
+    /// The authenticated PSK identity (the API invoker ID on CAPIF-2e).
+    pub fn psk_identity(&self) -> Option<&[u8]> {
+        self.conn.psk_identity()
+    }
+}
+
+impl<IO, C: fmt::Debug> fmt::Debug for TlsStream<IO, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsStream")
+            .field("conn", &self.conn)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<IO, C> TlsStream<IO, C>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+    C: PskConnection,
+{
+    fn new(io: IO, conn: C) -> Self {
+        Self {
+            io,
+            conn,
+            close_notify_queued: false,
+        }
+    }
+
+    async fn handshake(&mut self) -> Result<(), Error> {
+        std::future::poll_fn(|cx| self.poll_handshake(cx, |_| false)).await
+    }
+
+    /// Drives the handshake until it completes or `pause` says to stop.
+    fn poll_handshake(
+        &mut self,
+        cx: &mut Context<'_>,
+        pause: impl Fn(&C) -> bool,
+    ) -> Poll<Result<(), Error>> {
+        loop {
+            if let Poll::Ready(Err(e)) = self.poll_write_tls(cx) {
+                return Poll::Ready(Err(Error::Io(e)));
+            }
+            if self.conn.wants_write() {
+                return Poll::Pending;
+            }
+            if !self.conn.is_handshaking() || pause(&self.conn) {
+                return Poll::Ready(Ok(()));
+            }
+            match self.poll_read_tls(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(Error::Io(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "peer closed the connection during the handshake",
+                    ))))
+                }
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(ReadError::Tls(e))) => {
+                    // Last try to send the alert, without masking the error.
+                    let _ = self.poll_write_tls(cx);
+                    return Poll::Ready(Err(e));
+                }
+                Poll::Ready(Err(ReadError::Io(e))) => return Poll::Ready(Err(Error::Io(e))),
+            }
+        }
+    }
+
+    /// Reads once from the transport and processes what arrived.
+    fn poll_read_tls(&mut self, cx: &mut Context<'_>) -> Poll<Result<usize, ReadError>> {
+        let mut reader = SyncReader {
+            io: &mut self.io,
+            cx,
+        };
+        let n = match self.conn.read_tls(&mut reader) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Poll::Pending,
+            Err(e) => return Poll::Ready(Err(ReadError::Io(e))),
+        };
+        match self.conn.process_new_packets() {
+            Ok(_) => Poll::Ready(Ok(n)),
+            Err(e) => Poll::Ready(Err(ReadError::Tls(e))),
+        }
+    }
+
+    /// Writes all pending TLS bytes; `Pending` if the transport is not ready for all of them.
+    fn poll_write_tls(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.conn.wants_write() {
+            let mut writer = SyncWriter {
+                io: &mut self.io,
+                cx,
+            };
+            match self.conn.write_tls(&mut writer) {
+                Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Poll::Pending,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+enum ReadError {
+    Io(io::Error),
+    Tls(Error),
+}
+
+impl<IO, C> AsyncRead for TlsStream<IO, C>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+    C: PskConnection + Unpin,
+{
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        loop {
+            match this.conn.reader().read(buf.initialize_unfilled()) {
+                Ok(n) => {
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+            match this.poll_read_tls(cx) {
+                Poll::Pending => return Poll::Pending,
+                // Anything this queued (a KeyUpdate answer) goes out with the next write or
+                // flush: writing from the read path would steal the writer's wakeup.
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(ReadError::Io(e))) => return Poll::Ready(Err(e)),
+                Poll::Ready(Err(ReadError::Tls(e))) => {
+                    let _ = this.poll_write_tls(cx);
+                    return Poll::Ready(Err(e.into()));
+                }
+            }
+        }
+    }
+}
+
+impl<IO, C> AsyncWrite for TlsStream<IO, C>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+    C: PskConnection + Unpin,
+{
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        loop {
+            let n = this.conn.writer().write(buf)?;
+            if n == 0 && !buf.is_empty() {
+                // Buffers are full: make room first.
+                match this.poll_write_tls(cx) {
+                    Poll::Ready(Ok(())) => continue,
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+            if let Poll::Ready(Err(e)) = this.poll_write_tls(cx) {
+                return Poll::Ready(Err(e));
+            }
+            return Poll::Ready(Ok(n));
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        match this.poll_write_tls(cx) {
+            Poll::Ready(Ok(())) => Pin::new(&mut this.io).poll_flush(cx),
+            other => other,
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if !this.close_notify_queued {
+            this.conn.send_close_notify();
+            this.close_notify_queued = true;
+        }
+        match this.poll_write_tls(cx) {
+            Poll::Ready(Ok(())) => Pin::new(&mut this.io).poll_shutdown(cx),
+            other => other,
+        }
+    }
+}
+
+/// `std::io::Read` over an `AsyncRead` in a poll context (Pending becomes WouldBlock).
+struct SyncReader<'a, 'b, IO> {
+    io: &'a mut IO,
+    cx: &'a mut Context<'b>,
+}
+
+impl<IO: AsyncRead + Unpin> Read for SyncReader<'_, '_, IO> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let mut buf = ReadBuf::new(out);
+        match Pin::new(&mut *self.io).poll_read(self.cx, &mut buf) {
+            Poll::Ready(Ok(())) => Ok(buf.filled().len()),
+            Poll::Ready(Err(e)) => Err(e),
+            Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+}
+
+/// `std::io::Write` over an `AsyncWrite` in a poll context (Pending becomes WouldBlock).
+struct SyncWriter<'a, 'b, IO> {
+    io: &'a mut IO,
+    cx: &'a mut Context<'b>,
+}
+
+impl<IO: AsyncWrite + Unpin> Write for SyncWriter<'_, '_, IO> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        match Pin::new(&mut *self.io).poll_write(self.cx, data) {
+            Poll::Ready(r) => r,
+            Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        match Pin::new(&mut *self.io).poll_write_vectored(self.cx, bufs) {
+            Poll::Ready(r) => r,
+            Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match Pin::new(&mut *self.io).poll_flush(self.cx) {
+            Poll::Ready(r) => r,
+            Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+}

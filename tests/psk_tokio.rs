@@ -1,0 +1,213 @@
+//! The tokio adapters: connector and acceptor over real loopback TCP and in-memory pipes,
+//! the async key resolver (including fail-closed behaviour), timeouts and bulk data.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::AlertDescription;
+use rustls_capif::error::PskRejection;
+use rustls_capif::psk::*;
+use rustls_capif::tokio::{AsyncPskResolver, PskAcceptor, PskConnector, ResolveFuture};
+use rustls_capif::Error;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+fn key(id: &str, byte: u8) -> ExternalPsk {
+    ExternalPsk::new(id.as_bytes().to_vec(), &[byte; 32], PskHash::Sha256).unwrap()
+}
+
+fn acceptor_for(k: &ExternalPsk) -> PskAcceptor {
+    let store: StaticPskResolver = [k.clone()].into_iter().collect();
+    PskAcceptor::new(Arc::new(PskServerConfig::new(Arc::new(store))))
+}
+
+#[tokio::test]
+async fn echo_over_tcp() {
+    let k = key("invoker-1", 1);
+    let acceptor = acceptor_for(&k);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut tls = acceptor.accept(tcp).await.unwrap();
+        assert_eq!(tls.psk_identity(), Some(&b"invoker-1"[..]));
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = tls.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            tls.write_all(&buf[..n]).await.unwrap();
+        }
+        tls.shutdown().await.unwrap();
+    });
+
+    let connector = PskConnector::new(Arc::new(PskClientConfig::new(k)));
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let tls = connector.connect(tcp).await.unwrap();
+    let (mut rd, mut wr) = tokio::io::split(tls);
+    let data: Vec<u8> = (0..4 * 1024 * 1024 + 3).map(|i| (i % 251) as u8).collect();
+    let sent = data.clone();
+    let writer = tokio::spawn(async move {
+        wr.write_all(&sent).await.unwrap();
+        wr.shutdown().await.unwrap();
+    });
+    let mut echoed = Vec::new();
+    rd.read_to_end(&mut echoed).await.unwrap();
+    writer.await.unwrap();
+    server.await.unwrap();
+    assert!(echoed == data, "echo differs");
+}
+
+#[tokio::test]
+async fn wrong_key_is_refused_on_both_sides() {
+    let (a, b) = tokio::io::duplex(64 * 1024);
+    let acceptor = acceptor_for(&key("id", 1));
+    let server = tokio::spawn(async move { acceptor.accept(a).await.map(|_| ()) });
+    let connector = PskConnector::new(Arc::new(PskClientConfig::new(key("id", 2))));
+    let client = connector.connect(b).await.map(|_| ()).unwrap_err();
+    assert!(
+        matches!(client, Error::AlertReceived(AlertDescription::DecryptError)),
+        "{client:?}"
+    );
+    let server = server.await.unwrap().unwrap_err();
+    assert!(
+        matches!(server, Error::PskRejected(PskRejection::BadBinder)),
+        "{server:?}"
+    );
+}
+
+/// A resolver that takes its time, counts calls, and can be told to fail.
+#[derive(Debug)]
+struct SlowStore {
+    key: ExternalPsk,
+    calls: AtomicUsize,
+    fail: bool,
+}
+
+impl AsyncPskResolver for SlowStore {
+    fn resolve<'a>(&'a self, identity: &'a [u8]) -> ResolveFuture<'a> {
+        Box::pin(async move {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if self.fail {
+                return Err(Error::InvalidState("key store unreachable"));
+            }
+            Ok((identity == self.key.identity()).then(|| self.key.clone()))
+        })
+    }
+}
+
+#[tokio::test]
+async fn async_resolver_paths() {
+    let k = key("invoker-7", 7);
+    for (client_key, fail, expect_ok) in [
+        (k.clone(), false, true),
+        (key("someone-else", 7), false, false),
+        (k.clone(), true, false),
+    ] {
+        let store = Arc::new(SlowStore {
+            key: k.clone(),
+            calls: AtomicUsize::new(0),
+            fail,
+        });
+        let acceptor = PskAcceptor::new(Arc::new(PskServerConfig::new(Arc::new(NoPskResolver))))
+            .with_async_resolver(store.clone());
+        let (a, b) = tokio::io::duplex(64 * 1024);
+        let server = tokio::spawn(async move {
+            let mut tls = acceptor.accept(a).await?;
+            tls.write_all(b"welcome").await.map_err(Error::Io)?;
+            tls.shutdown().await.map_err(Error::Io)?;
+            Ok::<_, Error>(tls.psk_identity().map(<[u8]>::to_vec))
+        });
+        let connector = PskConnector::new(Arc::new(PskClientConfig::new(client_key)));
+        let client = connector.connect(b).await;
+        let server = server.await.unwrap();
+        assert_eq!(store.calls.load(Ordering::SeqCst), 1);
+        if expect_ok {
+            let mut tls = client.unwrap();
+            let mut got = Vec::new();
+            tls.read_to_end(&mut got).await.unwrap();
+            assert_eq!(got, b"welcome");
+            assert_eq!(server.unwrap(), Some(b"invoker-7".to_vec()));
+        } else {
+            let err = client.unwrap_err();
+            assert!(
+                matches!(err, Error::AlertReceived(AlertDescription::DecryptError)),
+                "client: {err:?}"
+            );
+            let err = server.unwrap_err();
+            if fail {
+                assert!(
+                    matches!(err, Error::InvalidState("key store unreachable")),
+                    "{err:?}"
+                );
+            } else {
+                assert!(
+                    matches!(err, Error::PskRejected(PskRejection::UnknownIdentity)),
+                    "{err:?}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_silent_peer_times_out() {
+    let (a, _silent) = tokio::io::duplex(1024);
+    let acceptor =
+        acceptor_for(&key("id", 1)).with_handshake_timeout(Some(Duration::from_millis(200)));
+    let started = std::time::Instant::now();
+    let err = acceptor.accept(a).await.unwrap_err();
+    assert!(matches!(err, Error::HandshakeTimeout), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    let (b, _silent) = tokio::io::duplex(1024);
+    let connector = PskConnector::new(Arc::new(PskClientConfig::new(key("id", 1))))
+        .with_handshake_timeout(Some(Duration::from_millis(200)));
+    assert!(matches!(
+        connector.connect(b).await.unwrap_err(),
+        Error::HandshakeTimeout
+    ));
+}
+
+#[tokio::test]
+async fn peer_hanging_up_mid_handshake_is_an_error() {
+    let (a, b) = tokio::io::duplex(1024);
+    drop(b);
+    let err = acceptor_for(&key("id", 1)).accept(a).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Io(ref e) if e.kind() == std::io::ErrorKind::UnexpectedEof),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn truncation_is_reported_to_the_reader() {
+    let k = key("id", 1);
+    let (a, b) = tokio::io::duplex(64 * 1024);
+    let acceptor = acceptor_for(&k);
+    let server = tokio::spawn(async move {
+        let tls = acceptor.accept(a).await.unwrap();
+        let (mut io, mut conn) = tls.into_inner();
+        // Send data, then drop the transport without close_notify.
+        use std::io::Write;
+        conn.writer().write_all(b"cut").unwrap();
+        let mut wire = Vec::new();
+        while conn.wants_write() {
+            conn.write_tls(&mut wire).unwrap();
+        }
+        io.write_all(&wire).await.unwrap();
+        io.shutdown().await.unwrap();
+    });
+    let mut tls = PskConnector::new(Arc::new(PskClientConfig::new(k)))
+        .connect(b)
+        .await
+        .unwrap();
+    server.await.unwrap();
+    let mut got = Vec::new();
+    let err = tls.read_to_end(&mut got).await.unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
+    assert_eq!(got, b"cut");
+}
