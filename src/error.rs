@@ -111,6 +111,11 @@ pub enum Error {
     #[error("handshake timed out")]
     HandshakeTimeout,
 
+    /// CAPIF-3: the AEFPSK could not be fetched from the CCF (the handshake is refused).
+    #[cfg(feature = "capif3")]
+    #[error("CAPIF-3 key delivery failed: {0}")]
+    KeyDelivery(#[from] crate::capif3::KeyDeliveryError),
+
     /// An error reported by the rustls crypto provider or by rustls itself.
     #[error("rustls: {0}")]
     Rustls(#[from] rustls::Error),

@@ -33,6 +33,8 @@
 //! * `aws-lc-rs` (default) — rustls's aws-lc-rs crypto provider.
 //! * `ring` — rustls's ring crypto provider.
 //! * `tokio` (default) — async adapters.
+//! * `capif3` — CAPIF-3 key delivery: [`capif3::CcfKeyResolver`] (AEF) and
+//!   [`capif3::CcfKeyStore`] (CCF).
 //!
 //! [rustls]: https://docs.rs/rustls
 
@@ -40,6 +42,8 @@
 #![warn(missing_docs)]
 
 pub mod capif1e;
+#[cfg(feature = "capif3")]
+pub mod capif3;
 pub mod error;
 pub mod kdf;
 pub mod psk;

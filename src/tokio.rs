@@ -69,6 +69,14 @@ pub type ResolveFuture<'a> =
 pub trait AsyncPskResolver: Send + Sync + fmt::Debug {
     /// Looks up `identity`.
     fn resolve<'a>(&'a self, identity: &'a [u8]) -> ResolveFuture<'a>;
+
+    /// Called when the key `resolve` gave does not match the client's binder: a caching
+    /// resolver may fetch a fresh key (the invoker may have a newer one). `None` (the default)
+    /// means there is nothing fresher, and the handshake fails as with a wrong key.
+    fn refresh<'a>(&'a self, identity: &'a [u8]) -> Option<ResolveFuture<'a>> {
+        let _ = identity;
+        None
+    }
 }
 
 /// Client-side stream.
@@ -181,12 +189,12 @@ impl PskAcceptor {
             let mut found = None;
             let mut failure = None;
             for identity in &identities {
-                match resolver.resolve(identity).await {
-                    Ok(Some(psk)) if psk.identity() == identity.as_slice() => {
+                match Self::lookup(resolver.as_ref(), &stream.conn, identity).await {
+                    Ok(Some(psk)) => {
                         found = Some(psk);
                         break;
                     }
-                    Ok(_) => {}
+                    Ok(None) => {}
                     Err(e) => {
                         failure = Some(e);
                         break;
@@ -202,6 +210,28 @@ impl PskAcceptor {
                     None => provided.map(|_| ()),
                 };
             }
+        }
+    }
+}
+
+impl PskAcceptor {
+    /// Resolves one identity, refreshing once if the resolved key does not match the binder.
+    async fn lookup(
+        resolver: &dyn AsyncPskResolver,
+        conn: &PskServerConnection,
+        identity: &[u8],
+    ) -> Result<Option<ExternalPsk>, Error> {
+        let psk = match resolver.resolve(identity).await? {
+            Some(psk) if psk.identity() == identity => psk,
+            _ => return Ok(None),
+        };
+        if conn.offered_psk_matches(&psk) {
+            return Ok(Some(psk));
+        }
+        match resolver.refresh(identity) {
+            Some(fresh) => Ok(fresh.await?.filter(|p| p.identity() == identity)),
+            // Keep the stale key: the handshake then fails as with any wrong key.
+            None => Ok(Some(psk)),
         }
     }
 }

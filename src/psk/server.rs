@@ -92,6 +92,49 @@ impl PskServerConnection {
         matches!(self.state.state, State::AwaitingKey(_))
     }
 
+    /// While waiting for a key: whether `psk` matches the binder the client sent for its
+    /// identity, checked without committing to it. A key cache uses this to notice a stale
+    /// entry (the invoker has a newer AEFPSK) and fetch again before
+    /// [`provide_psk`](Self::provide_psk).
+    pub fn offered_psk_matches(&self, psk: &ExternalPsk) -> bool {
+        let State::AwaitingKey(waiting) = &self.state.state else {
+            return false;
+        };
+        let message = &waiting.client_hello;
+        let Ok((_, body)) = codec::split_handshake(message) else {
+            return false;
+        };
+        let Ok(ch) = codec::ClientHello::decode(body) else {
+            return false;
+        };
+        let Some(offered) = ch.psks.as_ref() else {
+            return false;
+        };
+        let Some(index) = offered
+            .identities
+            .iter()
+            .position(|(id, _)| *id == psk.identity())
+        else {
+            return false;
+        };
+        let suite = match &waiting.retry {
+            Some(r) => Some(r.suite).filter(|s| psk.hash().matches(s)),
+            None => self.state.config.common.suites_for(psk.hash()).next(),
+        };
+        let Some(suite) = suite else {
+            return false;
+        };
+        let truncated = &message[..message.len() - ch.binders_len];
+        let prefix = waiting.retry.as_ref().map(|r| &r.transcript);
+        binder_matches(
+            offered.binders[index],
+            psk.secret(),
+            suite,
+            prefix,
+            truncated,
+        )
+    }
+
     /// Supplies the key for one of the offered identities (`None`: none is known, which fails
     /// the handshake exactly like a wrong key), and continues the handshake. Call
     /// `process_new_packets` afterwards for any records that arrived meanwhile.
@@ -514,14 +557,7 @@ impl ServerHandshake {
             }
         };
         let secret = zeroize::Zeroizing::new(secret);
-        let s = Suite::of(suite);
-        let th = match prefix {
-            Some(t) => t.hash_with(s.hash, truncated),
-            None => s.hash.hash(truncated),
-        };
-        let expected = EarlySecret::new(s, &secret).binder(th.as_ref());
-        let received = offered.binders[index];
-        let ok = received.len() == expected.len() && bool::from(received.ct_eq(&expected));
+        let ok = binder_matches(offered.binders[index], &secret, suite, prefix, truncated);
         match (chosen, ok) {
             (Some(c), true) => Ok(c),
             (Some(_), false) => Err(Error::PskRejected(PskRejection::BadBinder)),
@@ -584,6 +620,24 @@ impl ServerHandshake {
         core.complete_handshake();
         Ok(State::Done)
     }
+}
+
+/// Whether `binder` is the binder of `secret` over the truncated ClientHello (after `prefix`,
+/// the HelloRetryRequest transcript), compared in constant time.
+fn binder_matches(
+    binder: &[u8],
+    secret: &[u8],
+    suite: &'static Tls13CipherSuite,
+    prefix: Option<&Transcript>,
+    truncated: &[u8],
+) -> bool {
+    let s = Suite::of(suite);
+    let th = match prefix {
+        Some(t) => t.hash_with(s.hash, truncated),
+        None => s.hash.hash(truncated),
+    };
+    let expected = EarlySecret::new(s, secret).binder(th.as_ref());
+    binder.len() == expected.len() && bool::from(binder.ct_eq(&expected))
 }
 
 impl Handshake for ServerHandshake {

@@ -1,0 +1,835 @@
+//! CAPIF-3 key delivery (feature `capif3`): how an AEF learns the AEFPSK of an invoker.
+//!
+//! TS 33.122 §6.5.2.1: the AEF, which does not know the key, asks the CCF for the invoker's
+//! security information. TS 29.222 `CAPIF_Security_API` carries it:
+//!
+//! ```text
+//! GET {apiRoot}/capif-security/v1/trustedInvokers/{apiInvokerId}?authenticationInfo=true
+//! 200 OK  ServiceSecurity { securityInfo: [ SecurityInformation {
+//!           interfaceDetails | aefId, prefSecurityMethods, selSecurityMethod,
+//!           authenticationInfo } ] }
+//! ```
+//!
+//! 3GPP does not define what `authenticationInfo` holds for TLS-PSK; this crate puts the
+//! AEFPSK there as 64 lowercase hex digits ([`AefPsk::to_authentication_info`]).
+//!
+//! * AEF side: [`CcfKeyResolver`], an [`AsyncPskResolver`] for the tokio
+//!   [`PskAcceptor`](crate::tokio::PskAcceptor). It fetches over mutually authenticated TLS
+//!   (rustls), caches keys with a TTL, fetches again when a cached key no longer matches the
+//!   invoker's binder (a newer CAPIF-1e session), bounds concurrent fetches, times out, and
+//!   fails closed: an unreachable CCF, an error status, malformed JSON or a missing entry is a
+//!   typed [`KeyDeliveryError`] and a refused handshake.
+//! * CCF side: [`CcfKeyStore`] keeps, per invoker, the latest CAPIF-1e session's key source
+//!   and derives AEFPSKs per AEF interface on demand (a newer session replaces the old keys),
+//!   and [`TrustedInvokersRequest`] / [`CcfKeyStore::service_security_json`] serve the
+//!   resource.
+
+use core::fmt;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper::body::Bytes;
+use serde::{Deserialize, Serialize};
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::error::Error;
+use crate::kdf::{InterfaceDescription, ServiceApiInterface};
+use crate::psk::ExternalPsk;
+use crate::secret::AefPsk;
+use crate::tokio::{AsyncPskResolver, ResolveFuture};
+
+/// The `SecurityMethod` value of TLS-PSK (TS 29.222).
+pub const SECURITY_METHOD_PSK: &str = "PSK";
+
+/// Largest CAPIF-3 response body read (a `ServiceSecurity` is a few hundred octets).
+pub const MAX_RESPONSE_BODY: usize = 64 * 1024;
+
+/// Longest API invoker ID accepted from a PSK identity.
+pub const MAX_INVOKER_ID_LEN: usize = 256;
+
+/// Why a key could not be fetched from the CCF. No variant carries key material.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyDeliveryError {
+    /// The CCF could not be reached (connect or TLS handshake failed).
+    #[error("CCF unreachable: {0}")]
+    Unreachable(String),
+    /// The CCF did not answer within the fetch timeout.
+    #[error("CCF did not answer within {0:?}")]
+    Timeout(Duration),
+    /// The CCF answered with an unexpected HTTP status.
+    #[error("CCF answered HTTP {0}")]
+    HttpStatus(u16),
+    /// The response is not a valid `ServiceSecurity` (or too large).
+    #[error("malformed ServiceSecurity from the CCF: {0}")]
+    MalformedResponse(String),
+    /// No `securityInfo` entry is for this AEF's interface.
+    #[error("the CCF's ServiceSecurity has no entry for this AEF interface")]
+    NoEntryForInterface,
+    /// The entry for this AEF has no usable `authenticationInfo` (or is not for PSK).
+    #[error("the CCF's entry for this AEF carries no AEFPSK ({0})")]
+    NoKey(&'static str),
+}
+
+// ---------------------------------------------------------------------------------------------
+// TS 29.222 data model (the parts used here; unknown fields are ignored).
+
+/// TS 29.222 `InterfaceDescription`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InterfaceDescriptionJson {
+    /// `ipv4Addr`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv4_addr: Option<String>,
+    /// `ipv6Addr`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_addr: Option<String>,
+    /// `fqdn`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fqdn: Option<String>,
+    /// `port`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// `apiPrefix`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_prefix: Option<String>,
+    /// `securityMethods`
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub security_methods: Vec<String>,
+}
+
+impl InterfaceDescriptionJson {
+    /// The canonical P0 of this interface.
+    pub fn service_api_interface(&self) -> Result<ServiceApiInterface, Error> {
+        ServiceApiInterface::from_interface_description(&InterfaceDescription {
+            ipv4_addr: self.ipv4_addr.as_deref(),
+            ipv6_addr: self.ipv6_addr.as_deref(),
+            fqdn: self.fqdn.as_deref(),
+            port: self.port,
+        })
+    }
+}
+
+/// TS 29.222 `SecurityInformation`. `authenticationInfo` is zeroized on drop and redacted
+/// in `Debug`.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecurityInformation {
+    /// `interfaceDetails`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interface_details: Option<InterfaceDescriptionJson>,
+    /// `aefId`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aef_id: Option<String>,
+    /// `prefSecurityMethods`
+    #[serde(default)]
+    pub pref_security_methods: Vec<String>,
+    /// `selSecurityMethod`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sel_security_method: Option<String>,
+    /// `authenticationInfo`: the AEFPSK as lowercase hex (this crate's encoding).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authentication_info: Option<String>,
+}
+
+impl Drop for SecurityInformation {
+    fn drop(&mut self) {
+        if let Some(info) = self.authentication_info.as_mut() {
+            info.zeroize();
+        }
+    }
+}
+
+impl fmt::Debug for SecurityInformation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecurityInformation")
+            .field("interface_details", &self.interface_details)
+            .field("aef_id", &self.aef_id)
+            .field("pref_security_methods", &self.pref_security_methods)
+            .field("sel_security_method", &self.sel_security_method)
+            .field(
+                "authentication_info",
+                &self.authentication_info.as_ref().map(|_| "[redacted]"),
+            )
+            .finish()
+    }
+}
+
+/// TS 29.222 `ServiceSecurity`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceSecurity {
+    /// `securityInfo`
+    pub security_info: Vec<SecurityInformation>,
+    /// `notificationDestination`
+    #[serde(default)]
+    pub notification_destination: String,
+}
+
+impl ServiceSecurity {
+    /// The AEFPSK of the entry for `interface` (or `aef_id`).
+    pub fn aef_psk_for(
+        &self,
+        interface: &ServiceApiInterface,
+        aef_id: Option<&str>,
+    ) -> Result<AefPsk, KeyDeliveryError> {
+        let entry = self
+            .security_info
+            .iter()
+            .find(|e| {
+                let by_interface = e
+                    .interface_details
+                    .as_ref()
+                    .and_then(|d| d.service_api_interface().ok())
+                    .is_some_and(|i| &i == interface);
+                let by_id = aef_id.is_some() && e.aef_id.as_deref() == aef_id;
+                by_interface || by_id
+            })
+            .ok_or(KeyDeliveryError::NoEntryForInterface)?;
+        if let Some(method) = &entry.sel_security_method {
+            if method != SECURITY_METHOD_PSK {
+                return Err(KeyDeliveryError::NoKey("selSecurityMethod is not PSK"));
+            }
+        }
+        let info = entry
+            .authentication_info
+            .as_deref()
+            .ok_or(KeyDeliveryError::NoKey("no authenticationInfo"))?;
+        AefPsk::from_authentication_info(info)
+            .map_err(|_| KeyDeliveryError::NoKey("authenticationInfo is not 64 hex digits"))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// AEF side: the resolver.
+
+/// Turns a PSK identity into an API invoker ID fit for a URL path: UTF-8 made of URI
+/// unreserved characters only (RFC 3986 §2.3), 1 to 256 of them. Anything else is not a
+/// CAPIF invoker ID and is never sent to the CCF.
+pub fn invoker_id_from_identity(identity: &[u8]) -> Option<&str> {
+    let id = core::str::from_utf8(identity).ok()?;
+    let ok = !id.is_empty()
+        && id.len() <= MAX_INVOKER_ID_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+    ok.then_some(id)
+}
+
+/// Settings of a [`CcfKeyResolver`].
+#[derive(Clone)]
+pub struct CcfKeyResolverConfig {
+    /// `{apiRoot}` of the CCF, `https://host[:port][/prefix]`.
+    pub api_root: String,
+    /// rustls client config for CAPIF-3: trusts the CCF's CA and presents the AEF's
+    /// certificate (mutual authentication).
+    pub tls: Arc<rustls::ClientConfig>,
+    /// This AEF's interface: the `securityInfo` entry whose `interfaceDetails` match is used.
+    pub aef_interface: ServiceApiInterface,
+    /// This AEF's `aefId`, matched as an alternative to the interface.
+    pub aef_id: Option<String>,
+    /// How long a fetched key is used without asking again. Default 5 minutes.
+    pub ttl: Duration,
+    /// Time limit of one fetch (connect, TLS, request, body). Default 5 s.
+    pub fetch_timeout: Duration,
+    /// Fetches in flight at once. Default 16.
+    pub max_concurrent_fetches: usize,
+    /// Minimum time between two fetches for the same invoker triggered by a binder
+    /// mismatch (bounds the load a client with a wrong key causes). Default 1 s.
+    pub min_refresh_interval: Duration,
+    /// Largest number of cached keys. Default 10 000.
+    pub max_cached_keys: usize,
+}
+
+impl CcfKeyResolverConfig {
+    /// Defaults for everything but the CCF address, the TLS config and this AEF's interface.
+    pub fn new(
+        api_root: impl Into<String>,
+        tls: Arc<rustls::ClientConfig>,
+        aef_interface: ServiceApiInterface,
+    ) -> Self {
+        Self {
+            api_root: api_root.into(),
+            tls,
+            aef_interface,
+            aef_id: None,
+            ttl: Duration::from_secs(300),
+            fetch_timeout: Duration::from_secs(5),
+            max_concurrent_fetches: 16,
+            min_refresh_interval: Duration::from_secs(1),
+            max_cached_keys: 10_000,
+        }
+    }
+}
+
+impl fmt::Debug for CcfKeyResolverConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CcfKeyResolverConfig")
+            .field("api_root", &self.api_root)
+            .field("aef_interface", &self.aef_interface)
+            .field("aef_id", &self.aef_id)
+            .field("ttl", &self.ttl)
+            .field("fetch_timeout", &self.fetch_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+struct CachedKey {
+    psk: AefPsk,
+    fetched: Instant,
+}
+
+/// The parsed `{apiRoot}`.
+#[derive(Debug, Clone)]
+struct ApiRoot {
+    host: String,
+    port: u16,
+    authority: String,
+    prefix: String,
+    server_name: rustls_pki_types::ServerName<'static>,
+}
+
+impl ApiRoot {
+    fn parse(api_root: &str) -> Result<Self, Error> {
+        let bad = |why: &str| Error::InvalidConfig(format!("CAPIF-3 apiRoot {api_root:?}: {why}"));
+        let uri: hyper::Uri = api_root.parse().map_err(|_| bad("not a URI"))?;
+        if uri.scheme_str() != Some("https") {
+            return Err(bad("must be https"));
+        }
+        let authority = uri.authority().ok_or_else(|| bad("no host"))?;
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let port = authority.port_u16().unwrap_or(443);
+        let server_name = match host.parse::<IpAddr>() {
+            Ok(ip) => rustls_pki_types::ServerName::IpAddress(ip.into()),
+            Err(_) => rustls_pki_types::ServerName::try_from(host.to_string())
+                .map_err(|_| bad("host is not a DNS name"))?,
+        };
+        Ok(Self {
+            host: host.to_string(),
+            port,
+            authority: authority.as_str().to_string(),
+            prefix: uri.path().trim_end_matches('/').to_string(),
+            server_name,
+        })
+    }
+}
+
+/// An [`AsyncPskResolver`] that fetches AEFPSKs from the CCF over CAPIF-3.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use rustls_capif::capif3::{CcfKeyResolver, CcfKeyResolverConfig};
+/// use rustls_capif::psk::{NoPskResolver, PskServerConfig};
+/// use rustls_capif::{PskAcceptor, ServiceApiInterface};
+///
+/// # fn demo(capif3_tls: Arc<rustls::ClientConfig>) -> Result<(), rustls_capif::Error> {
+/// let resolver = CcfKeyResolver::new(CcfKeyResolverConfig::new(
+///     "https://ccf.example.com:8443",
+///     capif3_tls, // trusts the CCF CA, presents the AEF certificate
+///     ServiceApiInterface::parse("aef.example.com:443")?,
+/// ))?;
+/// let acceptor = PskAcceptor::new(Arc::new(PskServerConfig::new(Arc::new(NoPskResolver))))
+///     .with_async_resolver(Arc::new(resolver));
+/// # Ok(()) }
+/// ```
+pub struct CcfKeyResolver {
+    config: CcfKeyResolverConfig,
+    root: ApiRoot,
+    cache: Mutex<HashMap<String, CachedKey>>,
+    fetches: ::tokio::sync::Semaphore,
+}
+
+impl CcfKeyResolver {
+    /// A resolver with `config`.
+    pub fn new(config: CcfKeyResolverConfig) -> Result<Self, Error> {
+        let root = ApiRoot::parse(&config.api_root)?;
+        let permits = config.max_concurrent_fetches.max(1);
+        Ok(Self {
+            config,
+            root,
+            cache: Mutex::new(HashMap::new()),
+            fetches: ::tokio::sync::Semaphore::new(permits),
+        })
+    }
+
+    /// The AEFPSK of `invoker_id`: from the cache while fresh, otherwise from the CCF.
+    /// `Ok(None)` if the CCF does not know the invoker (HTTP 404).
+    pub async fn aef_psk(&self, invoker_id: &str) -> Result<Option<AefPsk>, Error> {
+        if let Some(psk) = self.cached(invoker_id, self.config.ttl) {
+            return Ok(Some(psk));
+        }
+        self.fetch_and_cache(invoker_id).await
+    }
+
+    /// Drops every cached key.
+    pub fn clear_cache(&self) {
+        self.lock_cache().clear();
+    }
+
+    fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, CachedKey>> {
+        self.cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn cached(&self, invoker_id: &str, max_age: Duration) -> Option<AefPsk> {
+        let cache = self.lock_cache();
+        let entry = cache.get(invoker_id)?;
+        (entry.fetched.elapsed() < max_age).then(|| entry.psk.clone())
+    }
+
+    async fn fetch_and_cache(&self, invoker_id: &str) -> Result<Option<AefPsk>, Error> {
+        let fetched = self.fetch(invoker_id).await;
+        let mut cache = self.lock_cache();
+        match fetched {
+            Ok(Some(psk)) => {
+                if cache.len() >= self.config.max_cached_keys && !cache.contains_key(invoker_id) {
+                    // Evict the oldest entry.
+                    if let Some(oldest) = cache
+                        .iter()
+                        .min_by_key(|(_, e)| e.fetched)
+                        .map(|(k, _)| k.clone())
+                    {
+                        cache.remove(&oldest);
+                    }
+                }
+                cache.insert(
+                    invoker_id.to_string(),
+                    CachedKey {
+                        psk: psk.clone(),
+                        fetched: Instant::now(),
+                    },
+                );
+                Ok(Some(psk))
+            }
+            Ok(None) => {
+                cache.remove(invoker_id);
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One GET of the trustedInvokers resource, bounded in time and size.
+    async fn fetch(&self, invoker_id: &str) -> Result<Option<AefPsk>, Error> {
+        let _permit = self
+            .fetches
+            .acquire()
+            .await
+            .map_err(|_| Error::InvalidState("resolver closed"))?;
+        let limit = self.config.fetch_timeout;
+        match ::tokio::time::timeout(limit, self.fetch_unbounded(invoker_id)).await {
+            Ok(result) => result.map_err(Error::KeyDelivery),
+            Err(_) => Err(Error::KeyDelivery(KeyDeliveryError::Timeout(limit))),
+        }
+    }
+
+    async fn fetch_unbounded(&self, invoker_id: &str) -> Result<Option<AefPsk>, KeyDeliveryError> {
+        let root = &self.root;
+        let tcp = ::tokio::net::TcpStream::connect((root.host.as_str(), root.port))
+            .await
+            .map_err(|e| {
+                KeyDeliveryError::Unreachable(format!("connect {}: {e}", root.authority))
+            })?;
+        let tls = tokio_rustls::TlsConnector::from(self.config.tls.clone())
+            .connect(root.server_name.clone(), tcp)
+            .await
+            .map_err(|e| {
+                KeyDeliveryError::Unreachable(format!("TLS with {}: {e}", root.authority))
+            })?;
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+                .await
+                .map_err(|e| KeyDeliveryError::Unreachable(format!("HTTP: {e}")))?;
+        let driver = ::tokio::spawn(connection);
+
+        let uri = format!(
+            "{}/capif-security/v1/trustedInvokers/{invoker_id}?authenticationInfo=true",
+            root.prefix
+        );
+        let request = hyper::Request::get(uri)
+            .header(hyper::header::HOST, root.authority.as_str())
+            .header(hyper::header::ACCEPT, "application/json")
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| KeyDeliveryError::MalformedResponse(format!("request: {e}")))?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| KeyDeliveryError::Unreachable(format!("HTTP: {e}")))?;
+        let status = response.status().as_u16();
+        let result = match status {
+            200 => {
+                let body = Limited::new(response.into_body(), MAX_RESPONSE_BODY)
+                    .collect()
+                    .await
+                    .map_err(|_| {
+                        KeyDeliveryError::MalformedResponse(
+                            "body unreadable or larger than 64 KiB".into(),
+                        )
+                    })?
+                    .to_bytes();
+                let body = Zeroizing::new(Vec::from(body));
+                let security: ServiceSecurity = serde_json::from_slice(&body).map_err(|e| {
+                    // serde's message can quote values: report only where and what kind.
+                    KeyDeliveryError::MalformedResponse(format!(
+                        "JSON {:?} error at line {} column {}",
+                        e.classify(),
+                        e.line(),
+                        e.column()
+                    ))
+                })?;
+                security
+                    .aef_psk_for(&self.config.aef_interface, self.config.aef_id.as_deref())
+                    .map(Some)
+            }
+            404 => Ok(None),
+            other => Err(KeyDeliveryError::HttpStatus(other)),
+        };
+        drop(sender);
+        driver.abort();
+        result
+    }
+}
+
+impl fmt::Debug for CcfKeyResolver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CcfKeyResolver")
+            .field("config", &self.config)
+            .field("cached_keys", &self.lock_cache().len())
+            .finish()
+    }
+}
+
+impl AsyncPskResolver for CcfKeyResolver {
+    fn resolve<'a>(&'a self, identity: &'a [u8]) -> ResolveFuture<'a> {
+        Box::pin(async move {
+            let Some(invoker_id) = invoker_id_from_identity(identity) else {
+                return Ok(None);
+            };
+            let psk = self.aef_psk(invoker_id).await?;
+            psk.map(|k| ExternalPsk::from_aef_psk(invoker_id, &k))
+                .transpose()
+        })
+    }
+
+    fn refresh<'a>(&'a self, identity: &'a [u8]) -> Option<ResolveFuture<'a>> {
+        let invoker_id = invoker_id_from_identity(identity)?;
+        if self
+            .cached(invoker_id, self.config.min_refresh_interval)
+            .is_some()
+        {
+            // Fetched just now: a mismatch is the client's key, not a stale cache.
+            return None;
+        }
+        Some(Box::pin(async move {
+            let psk = self.fetch_and_cache(invoker_id).await?;
+            psk.map(|k| ExternalPsk::from_aef_psk(invoker_id, &k))
+                .transpose()
+        }))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// CCF side: the key store and the resource.
+
+/// Something that derives AEFPSKs for AEF interfaces: a CAPIF-1e session.
+pub trait AefPskSource: Send + Sync {
+    /// The AEFPSK for `interface`.
+    fn derive_aef_psk(&self, interface: &ServiceApiInterface) -> Result<AefPsk, Error>;
+}
+
+struct InvokerKeys {
+    source: Arc<dyn AefPskSource>,
+    derived: HashMap<ServiceApiInterface, AefPsk>,
+}
+
+/// The CCF's store of AEFPSKs, keyed by API invoker ID and AEF interface.
+///
+/// Each invoker has one current CAPIF-1e session; registering a newer one replaces every key
+/// derived from the older (TS 33.122: the AEFPSK follows the latest CAPIF-1e session). Keys
+/// are derived on first request ("the CCF may delay this until an AEF asks").
+///
+/// ```
+/// use std::sync::Arc;
+/// use rustls_capif::capif3::{AefPskSource, CcfKeyStore};
+/// use rustls_capif::{AefPsk, ServiceApiInterface};
+///
+/// struct Fixed(u8);
+/// impl AefPskSource for Fixed {
+///     fn derive_aef_psk(&self, _: &ServiceApiInterface) -> Result<AefPsk, rustls_capif::Error> {
+///         Ok(AefPsk::from_bytes([self.0; 32]))
+///     }
+/// }
+/// let store = CcfKeyStore::default();
+/// let aef = ServiceApiInterface::parse("aef.example.com:443").unwrap();
+/// store.register_session("invoker-1", Arc::new(Fixed(1)));
+/// let old = store.aef_psk("invoker-1", &aef).unwrap().unwrap();
+/// store.register_session("invoker-1", Arc::new(Fixed(2))); // a newer CAPIF-1e session
+/// assert_ne!(store.aef_psk("invoker-1", &aef).unwrap().unwrap(), old);
+/// assert!(store.aef_psk("nobody", &aef).unwrap().is_none());
+/// ```
+#[derive(Default)]
+pub struct CcfKeyStore {
+    invokers: Mutex<HashMap<String, InvokerKeys>>,
+}
+
+impl CcfKeyStore {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, InvokerKeys>> {
+        self.invokers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records the invoker's newest CAPIF-1e session, replacing older keys.
+    pub fn register_session(&self, invoker_id: &str, source: Arc<dyn AefPskSource>) {
+        self.lock().insert(
+            invoker_id.to_string(),
+            InvokerKeys {
+                source,
+                derived: HashMap::new(),
+            },
+        );
+    }
+
+    /// Forgets an invoker (offboarding).
+    pub fn remove(&self, invoker_id: &str) -> bool {
+        self.lock().remove(invoker_id).is_some()
+    }
+
+    /// Whether the invoker is known.
+    pub fn contains(&self, invoker_id: &str) -> bool {
+        self.lock().contains_key(invoker_id)
+    }
+
+    /// The AEFPSK of `invoker_id` for `interface` (`None`: unknown invoker).
+    pub fn aef_psk(
+        &self,
+        invoker_id: &str,
+        interface: &ServiceApiInterface,
+    ) -> Result<Option<AefPsk>, Error> {
+        let mut invokers = self.lock();
+        let Some(keys) = invokers.get_mut(invoker_id) else {
+            return Ok(None);
+        };
+        if let Some(psk) = keys.derived.get(interface) {
+            return Ok(Some(psk.clone()));
+        }
+        let psk = keys.source.derive_aef_psk(interface)?;
+        keys.derived.insert(interface.clone(), psk.clone());
+        Ok(Some(psk))
+    }
+
+    /// The `ServiceSecurity` body for `GET .../trustedInvokers/{invoker_id}` covering the
+    /// given AEF interfaces, with `authenticationInfo` if `with_keys`. `None`: unknown invoker
+    /// (answer 404). The JSON text holds keys and is zeroized on drop.
+    pub fn service_security_json(
+        &self,
+        invoker_id: &str,
+        interfaces: &[InterfaceDescriptionJson],
+        with_keys: bool,
+    ) -> Result<Option<Zeroizing<Vec<u8>>>, Error> {
+        if !self.contains(invoker_id) {
+            return Ok(None);
+        }
+        let mut security = ServiceSecurity::default();
+        for details in interfaces {
+            let interface = details.service_api_interface()?;
+            let authentication_info = if with_keys {
+                match self.aef_psk(invoker_id, &interface)? {
+                    Some(psk) => Some(psk.to_authentication_info().to_string()),
+                    None => return Ok(None),
+                }
+            } else {
+                None
+            };
+            security.security_info.push(SecurityInformation {
+                interface_details: Some(details.clone()),
+                aef_id: None,
+                pref_security_methods: vec![SECURITY_METHOD_PSK.to_string()],
+                sel_security_method: Some(SECURITY_METHOD_PSK.to_string()),
+                authentication_info,
+            });
+        }
+        let json = serde_json::to_vec(&security)
+            .map_err(|_| Error::InvalidState("ServiceSecurity does not serialize"))?;
+        Ok(Some(Zeroizing::new(json)))
+    }
+}
+
+impl fmt::Debug for CcfKeyStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CcfKeyStore")
+            .field("invokers", &self.lock().len())
+            .finish()
+    }
+}
+
+/// A parsed `GET {prefix}/capif-security/v1/trustedInvokers/{apiInvokerId}` request target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedInvokersRequest {
+    /// `apiInvokerId` from the path.
+    pub api_invoker_id: String,
+    /// The `authenticationInfo` query parameter.
+    pub authentication_info: bool,
+}
+
+impl TrustedInvokersRequest {
+    /// Parses a request target (path and query). `None` if it is not this resource or the
+    /// invoker ID is not made of URI unreserved characters.
+    ///
+    /// ```
+    /// use rustls_capif::capif3::TrustedInvokersRequest;
+    /// let r = TrustedInvokersRequest::parse(
+    ///     "/capif-security/v1/trustedInvokers/inv-1?authenticationInfo=true").unwrap();
+    /// assert_eq!(r.api_invoker_id, "inv-1");
+    /// assert!(r.authentication_info);
+    /// ```
+    pub fn parse(target: &str) -> Option<Self> {
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        let (_, id) = path.rsplit_once("/capif-security/v1/trustedInvokers/")?;
+        let id = invoker_id_from_identity(id.as_bytes())?;
+        let authentication_info = query.split('&').any(|kv| kv == "authenticationInfo=true");
+        Some(Self {
+            api_invoker_id: id.to_string(),
+            authentication_info,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn interface_json(port: u16) -> InterfaceDescriptionJson {
+        InterfaceDescriptionJson {
+            ipv4_addr: Some("127.0.0.1".into()),
+            port: Some(port),
+            security_methods: vec![SECURITY_METHOD_PSK.into()],
+            ..Default::default()
+        }
+    }
+
+    struct Fixed(u8);
+    impl AefPskSource for Fixed {
+        fn derive_aef_psk(&self, i: &ServiceApiInterface) -> Result<AefPsk, Error> {
+            let mut k = [self.0; 32];
+            k[0] = i.as_bytes().len() as u8;
+            Ok(AefPsk::from_bytes(k))
+        }
+    }
+
+    #[test]
+    fn store_round_trips_through_json() {
+        let store = CcfKeyStore::default();
+        store.register_session("inv-1", Arc::new(Fixed(9)));
+        let json = store
+            .service_security_json("inv-1", &[interface_json(8443), interface_json(9443)], true)
+            .unwrap()
+            .unwrap();
+        let parsed: ServiceSecurity = serde_json::from_slice(&json).unwrap();
+        let aef = ServiceApiInterface::parse("127.0.0.1:9443").unwrap();
+        assert_eq!(
+            parsed.aef_psk_for(&aef, None).unwrap(),
+            store.aef_psk("inv-1", &aef).unwrap().unwrap()
+        );
+        let other = ServiceApiInterface::parse("127.0.0.1:1").unwrap();
+        assert_eq!(
+            parsed.aef_psk_for(&other, None).unwrap_err(),
+            KeyDeliveryError::NoEntryForInterface
+        );
+        assert!(store
+            .service_security_json("nobody", &[interface_json(1)], true)
+            .unwrap()
+            .is_none());
+        let no_keys = store
+            .service_security_json("inv-1", &[interface_json(8443)], false)
+            .unwrap()
+            .unwrap();
+        let parsed: ServiceSecurity = serde_json::from_slice(&no_keys).unwrap();
+        assert_eq!(
+            parsed.aef_psk_for(&ServiceApiInterface::parse("127.0.0.1:8443").unwrap(), None),
+            Err(KeyDeliveryError::NoKey("no authenticationInfo"))
+        );
+    }
+
+    #[test]
+    fn malformed_entries_are_typed_errors() {
+        let aef = ServiceApiInterface::parse("aef.example:443").unwrap();
+        let parse = |s: &str| serde_json::from_str::<ServiceSecurity>(s).unwrap();
+        let entry = |extra: &str| {
+            format!(
+                r#"{{"securityInfo":[{{"interfaceDetails":{{"fqdn":"AEF.example.","port":443}},"prefSecurityMethods":["PSK"]{extra}}}]}}"#
+            )
+        };
+        assert_eq!(
+            parse(&entry(r#","authenticationInfo":"zz""#)).aef_psk_for(&aef, None),
+            Err(KeyDeliveryError::NoKey(
+                "authenticationInfo is not 64 hex digits"
+            ))
+        );
+        assert_eq!(
+            parse(&entry(
+                r#","selSecurityMethod":"PKI","authenticationInfo":"00""#
+            ))
+            .aef_psk_for(&aef, None),
+            Err(KeyDeliveryError::NoKey("selSecurityMethod is not PSK"))
+        );
+        let key = "ab".repeat(32);
+        let ok = parse(&entry(&format!(r#","authenticationInfo":"{key}""#)));
+        assert_eq!(
+            *ok.aef_psk_for(&aef, None).unwrap().to_authentication_info(),
+            key
+        );
+        assert!(
+            !format!("{ok:?}").contains(&key),
+            "Debug must redact the key"
+        );
+    }
+
+    #[test]
+    fn identities_that_are_not_invoker_ids_are_never_fetched() {
+        assert_eq!(invoker_id_from_identity(b"inv-1.A_b~"), Some("inv-1.A_b~"));
+        for bad in [
+            &b""[..],
+            b"../x",
+            b"a/b",
+            b"a?b",
+            b"a b",
+            b"%2e",
+            b"\xff",
+            &[b'a'; 257],
+        ] {
+            assert_eq!(invoker_id_from_identity(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn request_targets() {
+        assert_eq!(
+            TrustedInvokersRequest::parse("/api/capif-security/v1/trustedInvokers/x1"),
+            Some(TrustedInvokersRequest {
+                api_invoker_id: "x1".into(),
+                authentication_info: false
+            })
+        );
+        assert!(TrustedInvokersRequest::parse("/capif-security/v1/trustedInvokers/a/b").is_none());
+        assert!(TrustedInvokersRequest::parse("/other").is_none());
+    }
+
+    #[test]
+    fn api_root_parsing() {
+        let r = ApiRoot::parse("https://ccf.example:8443/root/").unwrap();
+        assert_eq!(
+            (r.host.as_str(), r.port, r.prefix.as_str()),
+            ("ccf.example", 8443, "/root")
+        );
+        let r = ApiRoot::parse("https://[::1]:9").unwrap();
+        assert_eq!((r.host.as_str(), r.port), ("::1", 9));
+        assert!(ApiRoot::parse("http://ccf.example").is_err());
+        assert!(ApiRoot::parse("not a uri").is_err());
+    }
+}
