@@ -530,3 +530,29 @@ fn session_debug_output_is_redacted() {
     assert!(!dbg.contains(&common::hex(&ms)), "{dbg}");
     assert!(!dbg.contains(&common::hex(&ms[..8])), "{dbg}");
 }
+
+#[test]
+fn handshake_failure_is_the_rustls_error() {
+    let pki = Pki::new();
+    let other = Pki::new(); // the invoker trusts another CA
+    let invoker = InvokerConfig::new(client_config(&other, Version::Both));
+    let ccf = CcfConfig::new(server_config(&pki, Version::Both)).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let (tcp, _) = listener.accept().unwrap();
+        ccf.accept(tcp).map(|_| ())
+    });
+    let err = invoker
+        .connect(name(), TcpStream::connect(addr).unwrap())
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Rustls(rustls::Error::InvalidCertificate(_))),
+        "{err:?}"
+    );
+    let server_err = server.join().unwrap().unwrap_err();
+    assert!(
+        matches!(server_err, Error::Rustls(rustls::Error::AlertReceived(_))),
+        "{server_err:?}"
+    );
+}
