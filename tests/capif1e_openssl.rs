@@ -357,3 +357,120 @@ fn openssl_s_client_to_ccf_matches_the_saved_session() {
     assert_eq!(resumed.session.session_id(), &sid[..]);
     assert_eq!(resumed.session.derive_aef_psk(&aef()).unwrap(), expected);
 }
+
+/// The `capif1e_probe` example binary, built by `cargo test` next to the test binaries.
+fn probe_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(Path::parent).unwrap();
+    let probe = dir
+        .join("examples")
+        .join(format!("capif1e_probe{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        probe.exists(),
+        "{} not found: run the tests with `cargo test` (which builds the examples) or \
+         `cargo build --example capif1e_probe` first",
+        probe.display()
+    );
+    probe
+}
+
+#[test]
+fn probe_tool_prints_the_aefpsk_of_openssls_session() {
+    require_openssl();
+    let pki = Pki::new();
+    let dir = TempDir::new("probe");
+    let (_server, port) = start_s_server(&dir, &pki);
+    let ca = dir.write("ca.pem", pki.ca_pem.as_bytes());
+    let probe = probe_binary();
+    let run = |extra: &[&str]| {
+        Command::new(&probe)
+            .args(["--connect", &format!("127.0.0.1:{port}")])
+            .args([
+                "--server-name",
+                SERVER_NAME,
+                "--interface",
+                "aef.example.com:8443",
+            ])
+            .arg("--ca")
+            .arg(&ca)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+
+    let out = run(&["--tls12", "--show-psk", "--print-response"]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut lines = stdout.lines();
+    assert_eq!(lines.next(), Some("protocol TLSv1.2"));
+    let psk_line = lines.next().unwrap();
+    let hex = psk_line.strip_prefix("AEFPSK ").unwrap();
+    assert_eq!(hex.len(), 64);
+    assert!(hex
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+    // The response is OpenSSL's status page: recompute the key from what OpenSSL printed.
+    let expected = derive_aefpsk(
+        &session_field(&stdout, "Master-Key"),
+        &session_field(&stdout, "Session-ID"),
+        &aef(),
+    )
+    .unwrap();
+    assert_eq!(hex, &*expected.to_authentication_info());
+
+    // Without --show-psk: only the fingerprint (each run is a new process, so a new session;
+    // recompute from that run's status page), and the key is nowhere in the output.
+    let out = run(&["--print-response"]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{stdout}");
+    let expected2 = derive_aefpsk(
+        &session_field(&stdout, "Master-Key"),
+        &session_field(&stdout, "Session-ID"),
+        &aef(),
+    )
+    .unwrap();
+    assert_ne!(expected2, expected);
+    let mut lines = stdout.lines();
+    assert_eq!(lines.next(), Some("protocol TLSv1.2"), "default versions");
+    assert_eq!(
+        lines.next().unwrap(),
+        format!("AEFPSK-fingerprint {}", expected2.fingerprint())
+    );
+    assert!(lines.next().unwrap().starts_with("HTTP/1.0 200"));
+    assert!(!stdout.contains(&*expected2.to_authentication_info()));
+    let out = run(&[]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
+
+    // Failures: non-zero exit and one line on stderr.
+    for (extra, why) in [
+        (&["--tls13"][..], "s_server only speaks TLS 1.2"),
+        (&["--tls12", "--tls13"][..], "exclusive flags"),
+        (&["--bogus"][..], "unknown flag"),
+    ] {
+        let out = run(extra);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{why}");
+        assert_eq!(stderr.lines().count(), 1, "{why}: {stderr}");
+        assert!(stderr.starts_with("error: "), "{why}: {stderr}");
+        assert!(out.stdout.is_empty(), "{why}");
+    }
+    let out = Command::new(&probe)
+        .args([
+            "--connect",
+            "127.0.0.1:1",
+            "--server-name",
+            "x",
+            "--interface",
+            "a:1",
+        ])
+        .args(["--ca", "/nonexistent/ca.pem"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--ca"));
+}
