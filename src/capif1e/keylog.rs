@@ -151,7 +151,10 @@ impl KeyLog for MasterSecretCapture {
                 <[u8; 32]>::try_from(client_random),
                 <&[u8; MASTER_SECRET_LEN]>::try_from(secret),
             ) {
-                let master_secret = Box::new(Zeroizing::new(*secret));
+                // Copied straight into its heap slot: no stack temporary holds the secret.
+                let mut master_secret: MasterSecret =
+                    Box::new(Zeroizing::new([0; MASTER_SECRET_LEN]));
+                master_secret.copy_from_slice(secret);
                 self.lock().insert(random, master_secret);
             }
         }
