@@ -14,7 +14,7 @@ use common::{
 };
 use rustls::pki_types::ServerName;
 use rustls::{HandshakeKind, ProtocolVersion};
-use rustls_capif::capif1e::{Capif1eSession, CcfConfig, HelloTaps, InvokerConfig, KeySource};
+use rustls_capif::capif1e::{Capif1eSession, CcfConfig, InvokerConfig, KeySource, SessionCapture};
 use rustls_capif::kdf::derive_aefpsk;
 use rustls_capif::{Error, ServiceApiInterface};
 
@@ -378,7 +378,7 @@ fn ccf_with_a_ticket_offering_plain_rustls_client_sends_a_session_id_and_resumes
     let mut sc = server_config(&pki, Version::Tls12);
     sc.ticketer = ticketer.clone();
     let ccf = CcfConfig::new(sc).unwrap();
-    assert!(!ccf.server_config().ticketer.enabled());
+    assert!(!ccf.connection_config().0.ticketer.enabled());
     // A stock rustls client (TLS 1.2 tickets offered) — not the invoker wrapper.
     let client = Arc::new(client_config(&pki, Version::Tls12));
     let iface = aef("aef.example.com:8443");
@@ -447,38 +447,100 @@ fn tls13_hello_retry_request_is_skipped() {
     assert_eq!(o.ccf.derive_aef_psk(&iface).unwrap(), expected);
 }
 
+/// Feeds both directions of `wire` to `capture`, interleaved byte by byte.
+fn feed_byte_by_byte(capture: &mut SessionCapture, wire: &common::Wire) {
+    let (c2s, s2c) = (&wire.client_to_server, &wire.server_to_client);
+    for i in 0..c2s.len().max(s2c.len()) {
+        if let Some(b) = c2s.get(i) {
+            capture.client_sent(std::slice::from_ref(b)).unwrap();
+        }
+        if let Some(b) = s2c.get(i) {
+            capture.server_sent(std::slice::from_ref(b)).unwrap();
+        }
+    }
+}
+
+fn feed(capture: &mut SessionCapture, wire: &common::Wire) {
+    capture.client_sent(&wire.client_to_server).unwrap();
+    capture.server_sent(&wire.server_to_client).unwrap();
+}
+
 #[test]
 fn sans_io_with_byte_at_a_time_transport() {
     let pki = Pki::new();
     for version in [Version::Tls12, Version::Tls13] {
         let s = setup(&pki, version, version);
-        let mut client =
-            rustls::ClientConnection::new(s.invoker.client_config().clone(), name()).unwrap();
-        let mut server = rustls::ServerConnection::new(s.ccf.server_config().clone()).unwrap();
+        let (mut client, mut client_capture) = s.invoker.connection(name()).unwrap();
+        let (mut server, mut server_capture) = s.ccf.connection().unwrap();
         let wire = common::handshake_in_memory(&mut client, &mut server, 1);
-        let mut taps = HelloTaps::new();
-        // Interleave the directions byte by byte; each tap only sees its own direction.
-        let (c2s, s2c) = (&wire.client_to_server, &wire.server_to_client);
-        for i in 0..c2s.len().max(s2c.len()) {
-            if let Some(b) = c2s.get(i) {
-                taps.client_sent(std::slice::from_ref(b)).unwrap();
-            }
-            if let Some(b) = s2c.get(i) {
-                taps.server_sent(std::slice::from_ref(b)).unwrap();
-            }
-        }
-        assert!(taps.is_passthrough());
-        let invoker = s.invoker.session(&client, &taps).unwrap();
-        let ccf = s.ccf.session(&server, &taps).unwrap();
+        feed_byte_by_byte(&mut client_capture, &wire);
+        feed_byte_by_byte(&mut server_capture, &wire);
+        assert!(client_capture.taps().is_passthrough());
+        let invoker = client_capture.session(&client).unwrap();
+        let ccf = server_capture.session(&server).unwrap();
         let iface = aef("aef.example.com:8443");
         assert_eq!(
             invoker.derive_aef_psk(&iface).unwrap(),
             ccf.derive_aef_psk(&iface).unwrap(),
             "{version:?}"
         );
-        // A session can only be built from the taps of its own connection.
-        let err = s.invoker.session(&client, &HelloTaps::new()).unwrap_err();
+        // A capture that did not see the connection's bytes has no session to give.
+        let (_, unfed) = s.invoker.connection(name()).unwrap();
+        let err = unfed.session(&client).unwrap_err();
         assert!(matches!(err, Error::SecretsUnavailable(_)), "{err:?}");
+    }
+}
+
+#[test]
+fn tls13_exporter_value_equals_rustls_export_keying_material_for_every_suite() {
+    // The session computes TLS-Exporter("EXPORTER-3GPP-CAPIF-AEFPSK", "", 32) itself from the
+    // exporter master secret; rustls's own export_keying_material is the reference.
+    let pki = Pki::new();
+    let provider = rustls_capif::default_provider();
+    let tls13_suites: Vec<_> = provider
+        .cipher_suites
+        .iter()
+        .filter(|s| s.version() == &rustls::version::TLS13)
+        .copied()
+        .collect();
+    assert!(tls13_suites.len() >= 3, "{tls13_suites:?}");
+    for suite in tls13_suites {
+        let mut p = (*provider).clone();
+        p.cipher_suites = vec![suite];
+        let cc = rustls::ClientConfig::builder_with_provider(Arc::new(p))
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .with_root_certificates(pki.roots())
+            .with_no_client_auth();
+        let ccf = CcfConfig::new(server_config(&pki, Version::Tls13)).unwrap();
+        let invoker = InvokerConfig::new(cc);
+        let (mut client, mut client_capture) = invoker.connection(name()).unwrap();
+        let (mut server, mut server_capture) = ccf.connection().unwrap();
+        let wire = common::handshake_in_memory(&mut client, &mut server, 4096);
+        feed(&mut client_capture, &wire);
+        feed(&mut server_capture, &wire);
+        assert_eq!(client.negotiated_cipher_suite(), Some(suite));
+        let reference = server
+            .export_keying_material([0u8; 32], PROFILE_LABEL, Some(b""))
+            .unwrap();
+        let sid = session_id_at_fixed_offset(&wire.server_to_client);
+        let iface = aef("aef.example.com:8443");
+        let expected = derive_aefpsk(&reference, &sid, &iface).unwrap();
+        let invoker_session = client_capture.session(&client).unwrap();
+        assert_eq!(
+            invoker_session.derive_aef_psk(&iface).unwrap(),
+            expected,
+            "{suite:?}"
+        );
+        assert_eq!(
+            server_capture
+                .session(&server)
+                .unwrap()
+                .derive_aef_psk(&iface)
+                .unwrap(),
+            expected,
+            "{suite:?}"
+        );
     }
 }
 
@@ -486,37 +548,47 @@ fn sans_io_with_byte_at_a_time_transport() {
 fn session_before_the_handshake_finishes_is_an_invalid_state() {
     let pki = Pki::new();
     let s = setup(&pki, Version::Both, Version::Both);
-    let client = rustls::ClientConnection::new(s.invoker.client_config().clone(), name()).unwrap();
-    let err = s.invoker.session(&client, &HelloTaps::new()).unwrap_err();
+    let (client, capture) = s.invoker.connection(name()).unwrap();
+    let err = capture.session(&client).unwrap_err();
     assert!(matches!(err, Error::InvalidState(_)), "{err:?}");
 }
 
 #[test]
-fn tls12_master_secret_of_another_connection_is_never_used() {
-    // Two connections whose taps are swapped: the captured secrets must not be attributed to
-    // the wrong connection (the exporter check rejects them).
+fn secrets_are_never_attributed_to_another_connection() {
     let pki = Pki::new();
-    let s = setup(&pki, Version::Tls12, Version::Tls12);
-    let mut c1 = rustls::ClientConnection::new(s.invoker.client_config().clone(), name()).unwrap();
-    let mut s1 = rustls::ServerConnection::new(s.ccf.server_config().clone()).unwrap();
-    let w1 = common::handshake_in_memory(&mut c1, &mut s1, 4096);
-    let mut c2 = rustls::ClientConnection::new(s.invoker.client_config().clone(), name()).unwrap();
-    let mut s2 = rustls::ServerConnection::new(s.ccf.server_config().clone()).unwrap();
-    let w2 = common::handshake_in_memory(&mut c2, &mut s2, 4096);
-    let taps = |w: &common::Wire| {
-        let mut t = HelloTaps::new();
-        t.client_sent(&w.client_to_server).unwrap();
-        t.server_sent(&w.server_to_client).unwrap();
-        t
-    };
-    let err = s.invoker.session(&c1, &taps(&w2)).unwrap_err();
-    assert!(matches!(err, Error::SecretsUnavailable(_)), "{err:?}");
-    // The right pairing still works, and each secret is taken once.
-    s.invoker.session(&c1, &taps(&w1)).unwrap();
-    s.invoker.session(&c2, &taps(&w2)).unwrap();
-    s.ccf.session(&s2, &taps(&w2)).unwrap();
-    let err = s.ccf.session(&s2, &taps(&w2)).unwrap_err();
-    assert!(matches!(err, Error::SecretsUnavailable(_)), "{err:?}");
+    for version in [Version::Tls12, Version::Tls13] {
+        let s = setup(&pki, version, version);
+        // Another connection's bytes fed to a capture: refused (TLS 1.2: the client random
+        // does not match the logged one). TLS 1.3 has no client random check (ECH would hide
+        // it), but each capture only ever holds its own connection's secret.
+        let (mut c1, mut cap1) = s.invoker.connection(name()).unwrap();
+        let (mut s1, _) = s.ccf.connection().unwrap();
+        let _w1 = common::handshake_in_memory(&mut c1, &mut s1, 4096);
+        let (mut c2, _) = s.invoker.connection(name()).unwrap();
+        let (mut s2, _) = s.ccf.connection().unwrap();
+        let w2 = common::handshake_in_memory(&mut c2, &mut s2, 4096);
+        feed(&mut cap1, &w2);
+        let result = cap1.session(&c1);
+        if version == Version::Tls12 {
+            let err = result.unwrap_err();
+            assert!(matches!(err, Error::SecretsUnavailable(_)), "{err:?}");
+        }
+
+        // One per-connection config used for two connections: both sessions refused.
+        let (config, mut capture) = s.invoker.connection_config();
+        let mut a = rustls::ClientConnection::new(config.clone(), name()).unwrap();
+        let mut b = rustls::ClientConnection::new(config, name()).unwrap();
+        let (mut sa, _) = s.ccf.connection().unwrap();
+        let (mut sb, _) = s.ccf.connection().unwrap();
+        let wa = common::handshake_in_memory(&mut a, &mut sa, 4096);
+        let _wb = common::handshake_in_memory(&mut b, &mut sb, 4096);
+        feed(&mut capture, &wa);
+        let err = capture.session(&a).unwrap_err();
+        assert!(
+            matches!(err, Error::SecretsUnavailable(m) if m.contains("more than one connection")),
+            "{version:?}: {err:?}"
+        );
+    }
 }
 
 #[test]

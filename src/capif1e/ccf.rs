@@ -7,10 +7,9 @@ use rustls::server::ProducesTickets;
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 
 use super::complete_handshake;
-use super::keylog::MasterSecretCapture;
-use super::session::{Capif1eSession, Policy};
+use super::keylog::ConnectionKeyLog;
+use super::session::{Capif1eSession, Policy, SessionCapture};
 use super::stream::TapStream;
-use super::tap::HelloTaps;
 use crate::error::Error;
 
 /// The CCF's CAPIF-1e TLS server configuration: a rustls [`ServerConfig`] prepared so that
@@ -28,17 +27,18 @@ use crate::error::Error;
 ///   made up, not the one of the full handshake, so invoker and CCF would derive a key that
 ///   differs from the session's original AEFPSK. TLS 1.2 Session-ID resumption and TLS 1.3
 ///   resumption (stateful, through `session_storage`) keep working;
-/// * its `key_log` becomes a capture that keeps TLS 1.2 master secrets for the session object
-///   and forwards every call to the key log the config had.
+/// * each connection gets a shallow copy of the config whose `key_log` captures that
+///   connection's secrets for its session object and forwards every call to the key log the
+///   config had; the copies share the session cache and everything else behind `Arc`s.
 ///
 /// Accept with [`accept`](Self::accept) (blocking), `CcfAcceptor` (tokio, feature `tokio`),
-/// or your own I/O loop with [`HelloTaps`] and [`session`](Self::session).
+/// or your own I/O loop with [`connection`](Self::connection) and the [`SessionCapture`] it
+/// returns.
 ///
-/// The type is cheap to clone; clones share the rustls config and the secret capture.
+/// The type is cheap to clone; clones share the rustls config.
 #[derive(Clone, Debug)]
 pub struct CcfConfig {
     config: Arc<ServerConfig>,
-    capture: Arc<MasterSecretCapture>,
     policy: Policy,
 }
 
@@ -57,11 +57,8 @@ impl CcfConfig {
             log::debug!("CAPIF-1e CCF: turning off stateless session tickets");
             config.ticketer = Arc::new(NoTickets);
         }
-        let capture = Arc::new(MasterSecretCapture::new(config.key_log.clone()));
-        config.key_log = capture.clone();
         Ok(Self {
             config: Arc::new(config),
-            capture,
             policy: Policy::default(),
         })
     }
@@ -84,17 +81,24 @@ impl CcfConfig {
         self
     }
 
-    /// Bound on TLS 1.2 master secrets kept for handshakes that have not finished yet (default
-    /// 1024, minimum 1); the oldest are dropped first. Each takes about 100 octets.
-    pub fn max_pending_master_secrets(self, max: usize) -> Self {
-        self.capture.set_capacity(max);
-        self
+    /// A rustls config for **one** connection, and the capture that will yield its session.
+    ///
+    /// Use it where rustls wants a config (for example `rustls::server::Accepted::
+    /// into_connection` or tokio-rustls); for a `ServerConnection`,
+    /// [`connection`](Self::connection) is shorter. Each config must serve a single
+    /// connection: a second one makes both sessions unavailable (never wrong).
+    pub fn connection_config(&self) -> (Arc<ServerConfig>, SessionCapture) {
+        let key_log = Arc::new(ConnectionKeyLog::new(self.config.key_log.clone()));
+        let mut config = (*self.config).clone();
+        config.key_log = key_log.clone();
+        (Arc::new(config), SessionCapture::new(key_log, self.policy))
     }
 
-    /// The wrapped rustls config, for building connections yourself (then feed a
-    /// [`HelloTaps`] and call [`session`](Self::session)).
-    pub fn server_config(&self) -> &Arc<ServerConfig> {
-        &self.config
+    /// A new rustls server connection and the capture that will yield its session (feed it
+    /// the connection's bytes; see [`SessionCapture`]).
+    pub fn connection(&self) -> Result<(ServerConnection, SessionCapture), Error> {
+        let (config, capture) = self.connection_config();
+        Ok((ServerConnection::new(config)?, capture))
     }
 
     /// Accepts a connection over the **blocking** transport `io`: runs the TLS handshake to
@@ -103,24 +107,11 @@ impl CcfConfig {
         &self,
         io: S,
     ) -> Result<(StreamOwned<ServerConnection, TapStream<S>>, Capif1eSession), Error> {
-        let mut conn = ServerConnection::new(self.config.clone())?;
+        let (mut conn, capture) = self.connection()?;
         let mut io = TapStream::server(io);
         complete_handshake(&mut conn, &mut io)?;
-        let session = self.session(&conn, io.taps())?;
+        let session = capture.session_with_taps(&conn, io.taps())?;
         Ok((StreamOwned::new(conn, io), session))
-    }
-
-    /// Builds the CAPIF-1e session of a connection made with [`server_config`](Self::server_config)
-    /// whose handshake has finished; `taps` must have seen every byte the connection exchanged.
-    ///
-    /// Fails with [`Error::MalformedHello`] or [`Error::SecretsUnavailable`] if the key inputs
-    /// could not be captured, and [`Error::InvalidState`] while still handshaking.
-    pub fn session(
-        &self,
-        conn: &ServerConnection,
-        taps: &HelloTaps,
-    ) -> Result<Capif1eSession, Error> {
-        Capif1eSession::capture(conn, taps, &self.capture, self.policy)
     }
 }
 

@@ -8,10 +8,9 @@ use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
 use super::complete_handshake;
-use super::keylog::MasterSecretCapture;
-use super::session::{Capif1eSession, Policy};
+use super::keylog::ConnectionKeyLog;
+use super::session::{Capif1eSession, Policy, SessionCapture};
 use super::stream::TapStream;
-use super::tap::HelloTaps;
 use crate::error::Error;
 
 /// The API invoker's CAPIF-1e TLS client configuration: a rustls [`ClientConfig`] prepared so
@@ -20,8 +19,10 @@ use crate::error::Error;
 /// [`InvokerConfig::new`] changes the given config in exactly two ways and leaves everything
 /// else (roots, client certificate, versions, suites, ALPN, session store…) as it was:
 ///
-/// * its `key_log` becomes a capture that keeps TLS 1.2 master secrets for the session object
-///   and forwards every call to the key log the config had (e.g. `rustls::KeyLogFile`);
+/// * each connection gets a shallow copy of the config whose `key_log` captures that
+///   connection's secrets for its session object and forwards every call to the key log the
+///   config had (e.g. `rustls::KeyLogFile`); the copies share the session store, verifier and
+///   everything else behind `Arc`s, so resumption works across connections;
 /// * TLS 1.2 session tickets are no longer offered (`Tls12Resumption::SessionIdOnly`):
 ///   a server that gets a ticket request may answer with an **empty** Session ID (OpenSSL 3.0
 ///   does), which leaves TS 33.122 Annex A.1 without its P1. Session-ID resumption keeps
@@ -29,13 +30,13 @@ use crate::error::Error;
 ///   resumption disabled, it stays disabled.
 ///
 /// Connect with [`connect`](Self::connect) (blocking), `InvokerConnector` (tokio, feature
-/// `tokio`), or your own I/O loop with [`HelloTaps`] and [`session`](Self::session).
+/// `tokio`), or your own I/O loop with [`connection`](Self::connection) and the
+/// [`SessionCapture`] it returns.
 ///
-/// The type is cheap to clone; clones share the rustls config and the secret capture.
+/// The type is cheap to clone; clones share the rustls config.
 #[derive(Clone, Debug)]
 pub struct InvokerConfig {
     config: Arc<ClientConfig>,
-    capture: Arc<MasterSecretCapture>,
     policy: Policy,
 }
 
@@ -48,11 +49,8 @@ impl InvokerConfig {
                 .clone()
                 .tls12_resumption(Tls12Resumption::SessionIdOnly);
         }
-        let capture = Arc::new(MasterSecretCapture::new(config.key_log.clone()));
-        config.key_log = capture.clone();
         Self {
             config: Arc::new(config),
-            capture,
             policy: Policy::default(),
         }
     }
@@ -73,17 +71,26 @@ impl InvokerConfig {
         self
     }
 
-    /// Bound on TLS 1.2 master secrets kept for handshakes that have not finished yet (default
-    /// 1024, minimum 1); the oldest are dropped first. Each takes about 100 octets.
-    pub fn max_pending_master_secrets(self, max: usize) -> Self {
-        self.capture.set_capacity(max);
-        self
+    /// A rustls config for **one** connection, and the capture that will yield its session.
+    ///
+    /// Use it where rustls wants a config (for example tokio-rustls or `rustls::quic`); for a
+    /// `ClientConnection`, [`connection`](Self::connection) is shorter. Each config must serve a
+    /// single connection: a second one makes both sessions unavailable (never wrong).
+    pub fn connection_config(&self) -> (Arc<ClientConfig>, SessionCapture) {
+        let key_log = Arc::new(ConnectionKeyLog::new(self.config.key_log.clone()));
+        let mut config = (*self.config).clone();
+        config.key_log = key_log.clone();
+        (Arc::new(config), SessionCapture::new(key_log, self.policy))
     }
 
-    /// The wrapped rustls config, for building connections yourself (then feed a
-    /// [`HelloTaps`] and call [`session`](Self::session)).
-    pub fn client_config(&self) -> &Arc<ClientConfig> {
-        &self.config
+    /// A new rustls client connection to `server_name` and the capture that will yield its
+    /// session (feed it the connection's bytes; see [`SessionCapture`]).
+    pub fn connection(
+        &self,
+        server_name: ServerName<'static>,
+    ) -> Result<(ClientConnection, SessionCapture), Error> {
+        let (config, capture) = self.connection_config();
+        Ok((ClientConnection::new(config, server_name)?, capture))
     }
 
     /// Connects over the **blocking** transport `io`: runs the TLS handshake to completion and
@@ -96,24 +103,11 @@ impl InvokerConfig {
         server_name: ServerName<'static>,
         io: S,
     ) -> Result<(StreamOwned<ClientConnection, TapStream<S>>, Capif1eSession), Error> {
-        let mut conn = ClientConnection::new(self.config.clone(), server_name)?;
+        let (mut conn, capture) = self.connection(server_name)?;
         let mut io = TapStream::client(io);
         complete_handshake(&mut conn, &mut io)?;
-        let session = self.session(&conn, io.taps())?;
+        let session = capture.session_with_taps(&conn, io.taps())?;
         Ok((StreamOwned::new(conn, io), session))
-    }
-
-    /// Builds the CAPIF-1e session of a connection made with [`client_config`](Self::client_config)
-    /// whose handshake has finished; `taps` must have seen every byte the connection exchanged.
-    ///
-    /// Fails with [`Error::MalformedHello`] or [`Error::SecretsUnavailable`] if the key inputs
-    /// could not be captured, and [`Error::InvalidState`] while still handshaking.
-    pub fn session(
-        &self,
-        conn: &ClientConnection,
-        taps: &HelloTaps,
-    ) -> Result<Capif1eSession, Error> {
-        Capif1eSession::capture(conn, taps, &self.capture, self.policy)
     }
 }
 

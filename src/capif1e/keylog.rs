@@ -1,177 +1,159 @@
-//! A rustls [`KeyLog`] that captures TLS 1.2 master secrets for the CAPIF-1e session.
+//! A per-connection rustls [`KeyLog`] that captures the secrets a CAPIF-1e session needs.
 //!
-//! rustls logs `CLIENT_RANDOM <client_random> <master_secret>` for every TLS 1.2 handshake,
-//! full or resumed, on clients and servers (the extended master secret when EMS is in use —
-//! which *is* the session's master secret). [`MasterSecretCapture`] keeps those secrets,
-//! zeroized on drop, in a bounded table keyed by client random until the connection's session
-//! object takes its own. Every call is also forwarded to the key log the user's config had
-//! before (for example `rustls::KeyLogFile` for `SSLKEYLOGFILE`).
+//! rustls logs, through the config's key log:
 //!
-//! The client random is chosen by the client, so on a server a hostile client could copy
-//! another client's random. The table therefore keeps every secret logged under a random and
-//! the taker names the one that belongs to its connection (see
-//! `session::take_master_secret`, which checks each candidate against the connection's own
-//! exporter). Entries whose handshake never completes are evicted oldest first.
+//! * `CLIENT_RANDOM <client_random> <master_secret>` for every TLS 1.2 handshake, full or
+//!   resumed, on clients and servers (the extended master secret when EMS is in use — which
+//!   *is* the session's master secret);
+//! * `EXPORTER_SECRET <client_random> <exporter_master_secret>` for every TLS 1.3 handshake,
+//!   when the key log says it wants it.
+//!
+//! The invoker and CCF wrappers give **every connection its own** [`ConnectionKeyLog`] (in a
+//! shallow clone of the rustls config, ~100 ns), so a captured secret belongs to that
+//! connection by construction: no table shared between connections, no correlation, nothing to
+//! evict. Each label has one slot; a second line for the same label means the config was used
+//! for more than one connection, and the capture refuses to hand out either secret. Every call
+//! is also forwarded, as rustls would have made it, to the key log the user's config had (for
+//! example `rustls::KeyLogFile` for `SSLKEYLOGFILE`).
 
-use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use rustls::KeyLog;
 use zeroize::Zeroizing;
 
+const CLIENT_RANDOM: &str = "CLIENT_RANDOM";
+const EXPORTER_SECRET: &str = "EXPORTER_SECRET";
+
 /// Length of a TLS 1.2 master secret.
 pub(crate) const MASTER_SECRET_LEN: usize = 48;
 
-/// A TLS 1.2 master secret, boxed so that moves never copy it and zeroized on drop.
+/// Longest TLS 1.3 secret (SHA-512 would be 64; rustls suites use 32 or 48).
+pub(crate) const MAX_SECRET_LEN: usize = 64;
+
+/// A TLS 1.2 master secret, boxed so that moves never copy it, zeroized on drop.
 pub(crate) type MasterSecret = Box<Zeroizing<[u8; MASTER_SECRET_LEN]>>;
 
-/// Default bound on master secrets waiting to be taken.
-pub(crate) const DEFAULT_CAPACITY: usize = 1024;
+/// A TLS 1.3 exporter master secret, boxed and zeroized on drop.
+pub(crate) struct ExporterSecret {
+    bytes: Box<Zeroizing<[u8; MAX_SECRET_LEN]>>,
+    len: usize,
+}
 
-const LABEL: &str = "CLIENT_RANDOM";
+impl ExporterSecret {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
 
-/// The key log installed by the CAPIF-1e invoker and CCF wrappers.
-pub(crate) struct MasterSecretCapture {
+/// What a slot holds.
+enum Slot<T> {
+    Empty,
+    /// The secret and the client random it was logged under.
+    Captured([u8; 32], T),
+    /// More than one line arrived: the config served several connections.
+    Ambiguous,
+}
+
+impl<T> Slot<T> {
+    fn put(&mut self, client_random: [u8; 32], secret: T) {
+        *self = match self {
+            Self::Empty => Self::Captured(client_random, secret),
+            _ => Self::Ambiguous,
+        };
+    }
+
+    fn take(&mut self) -> Result<([u8; 32], T), &'static str> {
+        match std::mem::replace(self, Self::Empty) {
+            Self::Captured(random, secret) => Ok((random, secret)),
+            Self::Empty => Err(
+                "rustls logged no secret for this connection (was the connection built from \
+                 another config, or its key_log replaced?)",
+            ),
+            Self::Ambiguous => {
+                *self = Self::Ambiguous;
+                Err("the per-connection config was used for more than one connection")
+            }
+        }
+    }
+}
+
+/// The key log of one CAPIF-1e connection.
+pub(crate) struct ConnectionKeyLog {
     forward: Arc<dyn KeyLog>,
-    pending: Mutex<Pending>,
+    master_secret: Mutex<Slot<MasterSecret>>,
+    exporter_secret: Mutex<Slot<ExporterSecret>>,
 }
 
-struct Entry {
-    seq: u64,
-    master_secret: MasterSecret,
-}
-
-struct Pending {
-    by_random: HashMap<[u8; 32], Vec<Entry>>,
-    /// Insertion order for eviction; may hold entries already taken (skipped lazily,
-    /// compacted when it grows past twice the capacity).
-    order: VecDeque<(u64, [u8; 32])>,
-    next_seq: u64,
-    live: usize,
-    capacity: usize,
-}
-
-impl MasterSecretCapture {
+impl ConnectionKeyLog {
     /// A capture that forwards every call to `forward` too.
     pub(crate) fn new(forward: Arc<dyn KeyLog>) -> Self {
         Self {
             forward,
-            pending: Mutex::new(Pending {
-                by_random: HashMap::new(),
-                order: VecDeque::new(),
-                next_seq: 0,
-                live: 0,
-                capacity: DEFAULT_CAPACITY,
-            }),
+            master_secret: Mutex::new(Slot::Empty),
+            exporter_secret: Mutex::new(Slot::Empty),
         }
     }
 
-    /// Changes the bound on waiting secrets (at least 1), evicting the oldest if needed.
-    pub(crate) fn set_capacity(&self, capacity: usize) {
-        let mut pending = self.lock();
-        pending.capacity = capacity.max(1);
-        pending.enforce_capacity();
+    /// Takes the TLS 1.2 master secret and the client random it was logged under.
+    pub(crate) fn take_master_secret(&self) -> Result<([u8; 32], MasterSecret), &'static str> {
+        lock(&self.master_secret).take()
     }
 
-    /// Removes and returns the first secret logged under `client_random` that `belongs`
-    /// accepts. Secrets it rejects stay for their own connection.
-    pub(crate) fn take(
-        &self,
-        client_random: &[u8; 32],
-        mut belongs: impl FnMut(&[u8; MASTER_SECRET_LEN]) -> bool,
-    ) -> Option<MasterSecret> {
-        let mut pending = self.lock();
-        let candidates = pending.by_random.get_mut(client_random)?;
-        let index = candidates.iter().position(|e| belongs(&e.master_secret))?;
-        let entry = candidates.swap_remove(index);
-        if candidates.is_empty() {
-            pending.by_random.remove(client_random);
-        }
-        pending.live -= 1;
-        Some(entry.master_secret)
-    }
-
-    /// Number of secrets waiting to be taken.
-    #[cfg(test)]
-    pub(crate) fn pending(&self) -> usize {
-        self.lock().live
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
-        // The table stays consistent even if a holder panicked: every mutation is complete
-        // before any call that could panic.
-        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    /// Takes the TLS 1.3 exporter master secret.
+    pub(crate) fn take_exporter_secret(&self) -> Result<ExporterSecret, &'static str> {
+        lock(&self.exporter_secret).take().map(|(_, s)| s)
     }
 }
 
-impl Pending {
-    fn insert(&mut self, client_random: [u8; 32], master_secret: MasterSecret) {
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        self.by_random
-            .entry(client_random)
-            .or_default()
-            .push(Entry { seq, master_secret });
-        self.order.push_back((seq, client_random));
-        self.live += 1;
-        self.enforce_capacity();
-        if self.order.len() > 2 * self.capacity + 16 {
-            let by_random = &self.by_random;
-            self.order.retain(|(seq, random)| {
-                by_random
-                    .get(random)
-                    .is_some_and(|v| v.iter().any(|e| e.seq == *seq))
-            });
-        }
-    }
-
-    fn enforce_capacity(&mut self) {
-        while self.live > self.capacity {
-            let Some((seq, random)) = self.order.pop_front() else {
-                break;
-            };
-            if let Some(candidates) = self.by_random.get_mut(&random) {
-                if let Some(i) = candidates.iter().position(|e| e.seq == seq) {
-                    candidates.remove(i);
-                    if candidates.is_empty() {
-                        self.by_random.remove(&random);
-                    }
-                    self.live -= 1;
-                }
-            }
-        }
-    }
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Slots are replaced whole; a panic elsewhere cannot leave one half-written.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-impl KeyLog for MasterSecretCapture {
+impl KeyLog for ConnectionKeyLog {
     fn log(&self, label: &str, client_random: &[u8], secret: &[u8]) {
-        if label == LABEL {
-            if let (Ok(random), Ok(secret)) = (
-                <[u8; 32]>::try_from(client_random),
-                <&[u8; MASTER_SECRET_LEN]>::try_from(secret),
-            ) {
-                // Copied straight into its heap slot: no stack temporary holds the secret.
-                let mut master_secret: MasterSecret =
-                    Box::new(Zeroizing::new([0; MASTER_SECRET_LEN]));
-                master_secret.copy_from_slice(secret);
-                self.lock().insert(random, master_secret);
+        if let Ok(random) = <[u8; 32]>::try_from(client_random) {
+            match label {
+                CLIENT_RANDOM if secret.len() == MASTER_SECRET_LEN => {
+                    // Copied straight into its heap slot: no stack temporary holds it.
+                    let mut ms: MasterSecret = Box::new(Zeroizing::new([0; MASTER_SECRET_LEN]));
+                    ms.copy_from_slice(secret);
+                    lock(&self.master_secret).put(random, ms);
+                }
+                EXPORTER_SECRET if secret.len() <= MAX_SECRET_LEN => {
+                    let mut bytes = Box::new(Zeroizing::new([0; MAX_SECRET_LEN]));
+                    bytes[..secret.len()].copy_from_slice(secret);
+                    let len = secret.len();
+                    lock(&self.exporter_secret).put(random, ExporterSecret { bytes, len });
+                }
+                _ => {}
             }
         }
-        self.forward.log(label, client_random, secret);
+        // Forward exactly the calls the original key log would have received: rustls logs
+        // CLIENT_RANDOM without asking `will_log`, every other label only if it wants it.
+        if label == CLIENT_RANDOM || self.forward.will_log(label) {
+            self.forward.log(label, client_random, secret);
+        }
     }
 
     fn will_log(&self, label: &str) -> bool {
-        label == LABEL || self.forward.will_log(label)
+        label == CLIENT_RANDOM || label == EXPORTER_SECRET || self.forward.will_log(label)
     }
 }
 
-impl fmt::Debug for MasterSecretCapture {
+impl fmt::Debug for ConnectionKeyLog {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let pending = self.lock();
-        f.debug_struct("MasterSecretCapture")
-            .field("pending", &pending.live)
-            .field("capacity", &pending.capacity)
+        fn state<T>(slot: &Mutex<Slot<T>>) -> &'static str {
+            match *lock(slot) {
+                Slot::Empty => "empty",
+                Slot::Captured(..) => "captured",
+                Slot::Ambiguous => "ambiguous",
+            }
+        }
+        f.debug_struct("ConnectionKeyLog")
+            .field("master_secret", &state(&self.master_secret))
+            .field("exporter_secret", &state(&self.exporter_secret))
             .field("forward", &self.forward)
             .finish()
     }
@@ -200,57 +182,48 @@ mod tests {
     }
 
     #[test]
-    fn forwards_every_call_and_captures_only_client_random() {
+    fn forwards_what_the_original_would_get_and_captures_its_labels() {
         let recorder = Arc::new(Recorder::default());
-        let capture = MasterSecretCapture::new(recorder.clone());
+        let capture = ConnectionKeyLog::new(recorder.clone());
         assert!(capture.will_log("CLIENT_RANDOM"));
+        assert!(capture.will_log("EXPORTER_SECRET"));
         assert!(capture.will_log("SERVER_TRAFFIC_SECRET_0"));
-        assert!(!capture.will_log("EXPORTER_SECRET"));
+        assert!(!capture.will_log("CLIENT_HANDSHAKE_TRAFFIC_SECRET"));
         capture.log("CLIENT_RANDOM", &[1; 32], &[2; 48]);
         capture.log("SERVER_TRAFFIC_SECRET_0", &[1; 32], &[3; 32]);
+        capture.log("EXPORTER_SECRET", &[1; 32], &[4; 48]);
         capture.log("CLIENT_RANDOM", &[1; 31], &[2; 48]); // malformed: forwarded only
-        assert_eq!(recorder.0.lock().unwrap().len(), 3);
-        assert_eq!(capture.pending(), 1);
-        assert!(capture.take(&[1; 32], |_| false).is_none());
-        assert_eq!(**capture.take(&[1; 32], |_| true).unwrap(), [2; 48]);
-        assert_eq!(capture.pending(), 0);
-        assert!(capture.take(&[1; 32], |_| true).is_none());
+        let labels: Vec<_> = recorder
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|l| l.0.clone())
+            .collect();
+        assert_eq!(
+            labels,
+            ["CLIENT_RANDOM", "SERVER_TRAFFIC_SECRET_0", "CLIENT_RANDOM"],
+            "EXPORTER_SECRET is not forwarded to a key log that does not want it"
+        );
+        let (random, ms) = capture.take_master_secret().unwrap();
+        assert_eq!((random, **ms), ([1; 32], [2; 48]));
+        assert!(capture.take_master_secret().is_err(), "taken once");
+        assert_eq!(capture.take_exporter_secret().unwrap().as_bytes(), &[4; 48]);
+        assert!(format!("{capture:?}").contains("empty"));
     }
 
     #[test]
-    fn same_random_twice_the_taker_chooses() {
-        let capture = MasterSecretCapture::new(Arc::new(rustls::NoKeyLog));
+    fn a_second_line_makes_the_capture_ambiguous_for_good() {
+        let capture = ConnectionKeyLog::new(Arc::new(rustls::NoKeyLog));
         capture.log("CLIENT_RANDOM", &[1; 32], &[0xaa; 48]);
-        capture.log("CLIENT_RANDOM", &[1; 32], &[0xbb; 48]);
-        let got = capture.take(&[1; 32], |ms| ms[0] == 0xbb).unwrap();
-        assert_eq!(got[0], 0xbb);
-        let got = capture.take(&[1; 32], |ms| ms[0] == 0xaa).unwrap();
-        assert_eq!(got[0], 0xaa);
-    }
-
-    #[test]
-    fn bounded_oldest_evicted_and_order_compacted() {
-        let capture = MasterSecretCapture::new(Arc::new(rustls::NoKeyLog));
-        capture.set_capacity(4);
-        for i in 0..10u8 {
-            capture.log("CLIENT_RANDOM", &[i; 32], &[i; 48]);
-        }
-        assert_eq!(capture.pending(), 4);
-        assert!(capture.take(&[5; 32], |_| true).is_none());
-        assert!(capture.take(&[6; 32], |_| true).is_some());
-        // Many taken entries must not grow the order queue without bound.
-        for i in 0..10_000u32 {
-            let mut random = [0u8; 32];
-            random[..4].copy_from_slice(&i.to_be_bytes());
-            capture.log("CLIENT_RANDOM", &random, &[1; 48]);
-            assert!(capture.take(&random, |_| true).is_some());
-        }
-        let pending = capture.lock();
-        assert!(pending.order.len() <= 2 * pending.capacity + 16);
-        assert_eq!(pending.live, 3);
-        drop(pending);
-        capture.set_capacity(1);
-        assert_eq!(capture.pending(), 1);
-        assert!(capture.take(&[9; 32], |_| true).is_some());
+        capture.log("CLIENT_RANDOM", &[2; 32], &[0xbb; 48]);
+        let err = capture.take_master_secret().unwrap_err();
+        assert!(err.contains("more than one connection"), "{err}");
+        assert!(capture.take_master_secret().is_err());
+        capture.log("EXPORTER_SECRET", &[1; 32], &[1; 32]);
+        capture.log("EXPORTER_SECRET", &[1; 32], &[1; 32]);
+        assert!(capture.take_exporter_secret().is_err());
+        let dbg = format!("{capture:?}");
+        assert!(dbg.contains("ambiguous") && !dbg.contains("170"), "{dbg}");
     }
 }

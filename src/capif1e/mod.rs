@@ -18,17 +18,20 @@
 //!
 //! # How the inputs are captured
 //!
-//! * **Master secret (TLS 1.2)**: rustls logs `CLIENT_RANDOM <client_random> <master_secret>`
-//!   through the config's `KeyLog` for every TLS 1.2 handshake, full or resumed (the extended
-//!   master secret when EMS is negotiated, which is the session's master secret). The wrappers
-//!   install a key log that keeps these secrets, zeroized, in a bounded table, and forwards
-//!   every call to the key log the config had (so `SSLKEYLOGFILE` keeps working).
-//! * **Client random and Session ID**: a [`HelloTap`] pair reads the plaintext `ClientHello`
-//!   and `ServerHello` off the transport ([`TapStream`] wraps it). The session takes the secret
-//!   logged under its client random, after checking it against the connection's own TLS
-//!   exporter, so a secret can never be attributed to the wrong connection — not even when a
-//!   hostile client reuses another client's random.
-//! * **TLS 1.3** has no exportable master secret: see the profile below.
+//! * **Secrets**: rustls reports them through the config's `KeyLog` — `CLIENT_RANDOM` (the
+//!   TLS 1.2 master secret, for full and resumed handshakes, on both ends; the extended master
+//!   secret when EMS is negotiated, which is the session's master secret) and `EXPORTER_SECRET`
+//!   (TLS 1.3). Each connection runs on a shallow copy of the wrapped config with **its own**
+//!   key log, so every captured secret belongs to that connection by construction — nothing is
+//!   shared between connections or correlated after the fact. Every call is still forwarded to
+//!   the key log the config had, so `SSLKEYLOGFILE` keeps working.
+//! * **Session ID and randoms**: rustls does not expose them, so a [`HelloTap`] pair reads the
+//!   plaintext `ClientHello` and `ServerHello` off the transport ([`TapStream`] wraps it). For
+//!   TLS 1.2 the client random on the wire must equal the one rustls logged the master secret
+//!   under.
+//! * **Cost**: a config copy (~0.1 µs), the taps (pass-through once the hellos are seen) and a
+//!   key log copy; the TLS 1.3 exporter value is only computed when an AEFPSK is derived. The
+//!   `capif1e` criterion bench measures the handshake with and without the hook.
 //!
 //! # TLS 1.2: Session IDs and session tickets
 //!
@@ -60,7 +63,9 @@
 //! P1  = the legacy_session_id the server echoed in its ServerHello
 //! ```
 //!
-//! The exporter value is captured when the handshake finishes. Deployments that must follow
+//! The exporter master secret is captured when the handshake finishes and the exporter value
+//! computed from it, exactly as rustls's `export_keying_material` would, when an AEFPSK is
+//! derived. Deployments that must follow
 //! the letter of Annex A.1 turn on `strict_annex_a1(true)`: a TLS 1.3 session then refuses
 //! to derive with [`Error::Tls13NotAllowed`].
 //!
@@ -70,7 +75,7 @@
 //! ([`Capif1eSession::derive_aef_psk`], or up front with [`Capif1eSession::check_policy`]),
 //! not during the handshake: the CAPIF-1e connection also carries the other CAPIF APIs, so it
 //! stays usable. Failures to *capture* the inputs (a malformed hello, a missing secret) are
-//! errors of `connect` / `accept` / `session`.
+//! errors of `connect` / `accept` / [`SessionCapture::session`].
 //!
 //! # Example
 //!
@@ -144,8 +149,9 @@
     not(feature = "tokio"),
     doc = "With tokio, use `InvokerConnector` and `CcfAcceptor` (feature `tokio`, on by default)."
 )]
-//! With your own I/O loop, feed a [`HelloTaps`] with the bytes each side sends and call
-//! [`InvokerConfig::session`] / [`CcfConfig::session`] once the handshake is done.
+//! With your own I/O loop, take a connection and its [`SessionCapture`] from
+//! [`InvokerConfig::connection`] / [`CcfConfig::connection`], feed the capture the bytes each
+//! side sends, and call [`SessionCapture::session`] once the handshake is done.
 
 use std::io::{self, Read, Write};
 use std::ops::DerefMut;
@@ -165,7 +171,9 @@ mod tokio_adapters;
 
 pub use ccf::CcfConfig;
 pub use invoker::InvokerConfig;
-pub use session::{Capif1eSession, KeySource, TLS13_EXPORTER_LABEL, TLS13_EXPORTER_LEN};
+pub use session::{
+    Capif1eSession, KeySource, SessionCapture, TLS13_EXPORTER_LABEL, TLS13_EXPORTER_LEN,
+};
 pub use stream::TapStream;
 pub use tap::{ClientHelloInfo, HelloKind, HelloTap, HelloTaps, ServerHelloInfo, TapState};
 #[cfg(feature = "tokio")]

@@ -2,10 +2,15 @@
 
 use core::fmt;
 
-use rustls::{ConnectionCommon, HandshakeKind, ProtocolVersion, SupportedCipherSuite};
+use std::sync::Arc;
+
+use rustls::crypto::tls13::{HkdfExpander, OkmBlock};
+use rustls::{
+    ConnectionCommon, HandshakeKind, ProtocolVersion, SupportedCipherSuite, Tls13CipherSuite,
+};
 use zeroize::Zeroizing;
 
-use super::keylog::{MasterSecret, MasterSecretCapture, MASTER_SECRET_LEN};
+use super::keylog::{ConnectionKeyLog, ExporterSecret, MasterSecret};
 use super::tap::{HelloTap, HelloTaps, TapState};
 use crate::error::Error;
 use crate::kdf::{derive_aefpsk, ServiceApiInterface};
@@ -17,10 +22,6 @@ pub const TLS13_EXPORTER_LABEL: &[u8] = b"EXPORTER-3GPP-CAPIF-AEFPSK";
 
 /// Length in octets of the TLS 1.3 exporter value used as the Annex A.1 `Key`.
 pub const TLS13_EXPORTER_LEN: usize = 32;
-
-/// Exporter label used only inside this process to check that a logged master secret belongs
-/// to the connection at hand (never sent, never used as a key).
-const MASTER_SECRET_CHECK_LABEL: &[u8] = b"EXPORTER-rustls-capif master secret check";
 
 /// The CAPIF-1e policy options shared by the invoker and CCF wrappers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -42,7 +43,12 @@ pub enum KeySource {
 
 enum SessionKey {
     Tls12(MasterSecret),
-    Tls13(Box<Zeroizing<[u8; TLS13_EXPORTER_LEN]>>),
+    /// The exporter master secret; the profile's exporter value is derived from it on demand
+    /// (RFC 8446 §7.5), with the negotiated suite's HKDF and hash from the rustls provider.
+    Tls13 {
+        exporter_secret: ExporterSecret,
+        suite: &'static Tls13CipherSuite,
+    },
 }
 
 /// The key inputs of one finished CAPIF-1e TLS session, ready to derive AEFPSKs.
@@ -57,9 +63,12 @@ enum SessionKey {
 ///   `TLS-Exporter("EXPORTER-3GPP-CAPIF-AEFPSK", "", 32)`, P1 = the `legacy_session_id` the
 ///   server echoed. Every TLS 1.3 connection, resumed or not, has its own key.
 ///
-/// The key itself is never reachable: it is captured at handshake time, kept in zeroize-on-drop
-/// memory, redacted in `Debug`, and only ever fed to the KDF. Non-secret facts about the
-/// session (version, Session ID, handshake kind) are available.
+/// The key itself is never reachable: it is captured at handshake time (the master secret, or
+/// the TLS 1.3 exporter master secret from which the exporter value is computed when an AEFPSK
+/// is first derived — identical to rustls's `export_keying_material`, without putting its cost
+/// on every handshake), kept in zeroize-on-drop memory, redacted in `Debug`, and only ever fed
+/// to the KDF. Non-secret facts about the session (version, Session ID, handshake kind) are
+/// available.
 ///
 /// The policy options of the wrapper ([`InvokerConfig::strict_annex_a1`],
 /// [`InvokerConfig::allow_empty_session_id`] and the same on [`CcfConfig`]) are applied at
@@ -89,7 +98,18 @@ impl Capif1eSession {
     /// wrapper did not allow it.
     pub fn derive_aef_psk(&self, interface: &ServiceApiInterface) -> Result<AefPsk, Error> {
         self.check_policy()?;
-        derive_aefpsk(self.key_bytes(), self.session_id(), interface)
+        match &self.key {
+            SessionKey::Tls12(master_secret) => {
+                derive_aefpsk(&master_secret[..], self.session_id(), interface)
+            }
+            SessionKey::Tls13 {
+                exporter_secret,
+                suite,
+            } => {
+                let key = tls13_exporter(suite, exporter_secret.as_bytes())?;
+                derive_aefpsk(&key[..], self.session_id(), interface)
+            }
+        }
     }
 
     /// Checks, without deriving anything, whether this session may yield an AEFPSK under the
@@ -129,22 +149,16 @@ impl Capif1eSession {
     pub fn key_source(&self) -> KeySource {
         match self.key {
             SessionKey::Tls12(_) => KeySource::Tls12MasterSecret,
-            SessionKey::Tls13(_) => KeySource::Tls13Exporter,
+            SessionKey::Tls13 { .. } => KeySource::Tls13Exporter,
         }
     }
 
-    fn key_bytes(&self) -> &[u8] {
-        match &self.key {
-            SessionKey::Tls12(ms) => &ms[..],
-            SessionKey::Tls13(ekm) => &ekm[..],
-        }
-    }
-
-    /// Captures the session of a connection whose handshake has finished.
+    /// Builds the session of a connection whose handshake has finished from its key log
+    /// capture and the taps that saw its bytes.
     pub(crate) fn capture<Data>(
         conn: &ConnectionCommon<Data>,
         taps: &HelloTaps,
-        master_secrets: &MasterSecretCapture,
+        key_log: &ConnectionKeyLog,
         policy: Policy,
     ) -> Result<Self, Error> {
         if conn.is_handshaking() {
@@ -167,22 +181,30 @@ impl Capif1eSession {
             ));
         }
 
-        let key = match version {
-            ProtocolVersion::TLSv1_2 => {
+        let key = match (version, conn.negotiated_cipher_suite()) {
+            (ProtocolVersion::TLSv1_2, Some(SupportedCipherSuite::Tls12(_))) => {
                 let client_hello = seen(taps.client_tap(), "ClientHello")?
                     .client_hello()
                     .ok_or(Error::SecretsUnavailable("the ClientHello was not seen"))?;
-                SessionKey::Tls12(take_master_secret(
-                    conn,
-                    client_hello.random(),
-                    server_hello.random(),
-                    master_secrets,
-                )?)
+                let (logged_random, master_secret) = key_log
+                    .take_master_secret()
+                    .map_err(Error::SecretsUnavailable)?;
+                // Public values: a plain comparison is fine.
+                if &logged_random != client_hello.random() {
+                    return Err(Error::SecretsUnavailable(
+                        "the taps saw another connection's ClientHello than the one rustls \
+                         logged the master secret for",
+                    ));
+                }
+                SessionKey::Tls12(master_secret)
             }
-            ProtocolVersion::TLSv1_3 => {
-                let mut ekm = Box::new(Zeroizing::new([0u8; TLS13_EXPORTER_LEN]));
-                conn.export_keying_material(&mut ekm[..], TLS13_EXPORTER_LABEL, Some(b""))?;
-                SessionKey::Tls13(ekm)
+            (ProtocolVersion::TLSv1_3, Some(SupportedCipherSuite::Tls13(suite))) => {
+                SessionKey::Tls13 {
+                    exporter_secret: key_log
+                        .take_exporter_secret()
+                        .map_err(Error::SecretsUnavailable)?,
+                    suite,
+                }
             }
             _ => {
                 return Err(Error::SecretsUnavailable(
@@ -242,47 +264,184 @@ fn seen<'a>(tap: &'a HelloTap, what: &'static str) -> Result<&'a HelloTap, Error
     }
 }
 
-/// Takes the master secret rustls logged for this connection.
+/// `TLS-Exporter(TLS13_EXPORTER_LABEL, "", 32)` (RFC 8446 §7.5) from the exporter master
+/// secret, with the suite's HKDF and hash from the rustls provider — the same computation as
+/// rustls's `export_keying_material` (the integration tests compare the two):
 ///
-/// Candidates are looked up by client random and each is checked against the connection:
-/// `PRF(candidate, label, client_random || server_random)` computed with the negotiated
-/// suite's PRF from the rustls provider must equal rustls's own exporter output for the same
-/// label. This binds the secret to this very connection (a hostile client reusing another
-/// client's random cannot substitute its own master secret) and also proves that the tapped
-/// randoms are the ones rustls used.
-fn take_master_secret<Data>(
-    conn: &ConnectionCommon<Data>,
-    client_random: &[u8; 32],
-    server_random: &[u8; 32],
-    master_secrets: &MasterSecretCapture,
-) -> Result<MasterSecret, Error> {
-    let Some(SupportedCipherSuite::Tls12(suite)) = conn.negotiated_cipher_suite() else {
-        return Err(Error::SecretsUnavailable(
-            "rustls negotiated TLS 1.2 without a TLS 1.2 cipher suite",
-        ));
+/// ```text
+/// secret   = HKDF-Expand-Label(exporter_master_secret, label, Hash(""), Hash.length)
+/// exporter = HKDF-Expand-Label(secret, "exporter", Hash(context = ""), 32)
+/// ```
+fn tls13_exporter(
+    suite: &Tls13CipherSuite,
+    exporter_master_secret: &[u8],
+) -> Result<Zeroizing<[u8; TLS13_EXPORTER_LEN]>, Error> {
+    let hkdf = suite.hkdf_provider;
+    let empty_hash = suite.common.hash_provider.hash(&[]);
+    let secret: OkmBlock = {
+        let expander = hkdf.expander_for_okm(&OkmBlock::new(exporter_master_secret));
+        let len = expander.hash_len();
+        let mut block = [0u8; OkmBlock::MAX_LEN];
+        expand_label(
+            expander.as_ref(),
+            TLS13_EXPORTER_LABEL,
+            empty_hash.as_ref(),
+            &mut block[..len],
+        )?;
+        let okm = OkmBlock::new(&block[..len]);
+        zeroize::Zeroize::zeroize(&mut block);
+        okm
     };
-    let mut expected = Zeroizing::new([0u8; 32]);
-    conn.export_keying_material(&mut expected[..], MASTER_SECRET_CHECK_LABEL, None)?;
-    let mut seed = [0u8; 64];
-    seed[..32].copy_from_slice(client_random);
-    seed[32..].copy_from_slice(server_random);
-    master_secrets
-        .take(client_random, |candidate: &[u8; MASTER_SECRET_LEN]| {
-            let mut check = Zeroizing::new([0u8; 32]);
-            suite.prf_provider.for_secret(
-                &mut check[..],
-                candidate,
-                MASTER_SECRET_CHECK_LABEL,
-                &seed,
-            );
-            constant_time_eq(&check[..], &expected[..])
-        })
-        .ok_or(Error::SecretsUnavailable(
-            "no TLS 1.2 master secret was logged for this connection (was the config's key_log \
-             replaced after wrapping, or evicted by many unfinished handshakes?)",
-        ))
+    let mut out = Zeroizing::new([0u8; TLS13_EXPORTER_LEN]);
+    expand_label(
+        hkdf.expander_for_okm(&secret).as_ref(),
+        b"exporter",
+        empty_hash.as_ref(), // Hash(context) with the empty context
+        &mut out[..],
+    )?;
+    Ok(out)
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// HKDF-Expand-Label (RFC 8446 §7.1) into `out`.
+fn expand_label(
+    expander: &dyn HkdfExpander,
+    label: &[u8],
+    context: &[u8],
+    out: &mut [u8],
+) -> Result<(), Error> {
+    const PREFIX: &[u8] = b"tls13 ";
+    let length = u16::try_from(out.len())
+        .map_err(|_| Error::InvalidState("HKDF-Expand-Label output too long"))?
+        .to_be_bytes();
+    let label_len = [u8::try_from(PREFIX.len() + label.len())
+        .map_err(|_| Error::InvalidState("HKDF-Expand-Label label too long"))?];
+    let context_len = [u8::try_from(context.len())
+        .map_err(|_| Error::InvalidState("HKDF-Expand-Label context too long"))?];
+    expander
+        .expand_slice(
+            &[&length, &label_len, PREFIX, label, &context_len, context],
+            out,
+        )
+        .map_err(|_| Error::InvalidState("HKDF-Expand output too long"))
+}
+
+/// The CAPIF-1e capture of one connection in progress: its own key log and its hello taps.
+///
+/// Get one with a connection from [`InvokerConfig::connection`] / [`CcfConfig::connection`]
+/// (or a config from `connection_config`) when you drive rustls with your own I/O loop; the
+/// blocking and tokio APIs use it internally. Feed it every byte the connection exchanges,
+/// then, once the handshake has finished, turn it into the [`Capif1eSession`]:
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let ca_key = rcgen::KeyPair::generate()?;
+/// # let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+/// # ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+/// # let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key)?;
+/// # let leaf_key = rcgen::KeyPair::generate()?;
+/// # let leaf = rcgen::CertificateParams::new(vec!["ccf.example.com".to_string()])?
+/// #     .signed_by(&leaf_key, &*ca)?;
+/// # let private_key = rustls::pki_types::PrivatePkcs8KeyDer::from(leaf_key.serialize_der()).into();
+/// # let mut roots = rustls::RootCertStore::empty();
+/// # roots.add(ca.der().clone())?;
+/// # let provider = rustls_capif::default_provider();
+/// # let ccf = rustls_capif::capif1e::CcfConfig::new(
+/// #     rustls::ServerConfig::builder_with_provider(provider.clone())
+/// #         .with_safe_default_protocol_versions()?
+/// #         .with_no_client_auth()
+/// #         .with_single_cert(vec![leaf.der().clone()], private_key)?,
+/// # )?;
+/// # let invoker = rustls_capif::capif1e::InvokerConfig::new(
+/// #     rustls::ClientConfig::builder_with_provider(provider)
+/// #         .with_safe_default_protocol_versions()?
+/// #         .with_root_certificates(roots)
+/// #         .with_no_client_auth(),
+/// # );
+/// use rustls_capif::ServiceApiInterface;
+///
+/// let (mut client, mut client_capture) = invoker.connection("ccf.example.com".try_into()?)?;
+/// let (mut server, mut server_capture) = ccf.connection()?;
+/// // Your I/O loop: here both ends in memory.
+/// let mut wire = Vec::new();
+/// while client.is_handshaking() || server.is_handshaking() {
+///     wire.clear();
+///     client.write_tls(&mut wire)?;
+///     client_capture.client_sent(&wire)?; // the invoker's own view
+///     server_capture.client_sent(&wire)?; // the CCF's own view
+///     let mut rd = &wire[..];
+///     while !rd.is_empty() {
+///         server.read_tls(&mut rd)?;
+///         server.process_new_packets()?;
+///     }
+///     wire.clear();
+///     server.write_tls(&mut wire)?;
+///     server_capture.server_sent(&wire)?;
+///     client_capture.server_sent(&wire)?;
+///     let mut rd = &wire[..];
+///     while !rd.is_empty() {
+///         client.read_tls(&mut rd)?;
+///         client.process_new_packets()?;
+///     }
+/// }
+/// let aef = ServiceApiInterface::parse("aef.example.com:8443")?;
+/// let invoker_psk = client_capture.session(&client)?.derive_aef_psk(&aef)?;
+/// let ccf_psk = server_capture.session(&server)?.derive_aef_psk(&aef)?;
+/// assert_eq!(invoker_psk, ccf_psk);
+/// # Ok(()) }
+/// ```
+///
+/// [`InvokerConfig::connection`]: super::InvokerConfig::connection
+/// [`CcfConfig::connection`]: super::CcfConfig::connection
+#[derive(Debug)]
+pub struct SessionCapture {
+    key_log: Arc<ConnectionKeyLog>,
+    taps: HelloTaps,
+    policy: Policy,
+}
+
+impl SessionCapture {
+    pub(crate) fn new(key_log: Arc<ConnectionKeyLog>, policy: Policy) -> Self {
+        Self {
+            key_log,
+            taps: HelloTaps::new(),
+            policy,
+        }
+    }
+
+    /// Feeds bytes the TLS client sent (see [`HelloTap::feed`]).
+    pub fn client_sent(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        self.taps.client_sent(bytes)
+    }
+
+    /// Feeds bytes the TLS server sent (see [`HelloTap::feed`]).
+    pub fn server_sent(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        self.taps.server_sent(bytes)
+    }
+
+    /// The hello taps, with what they have seen.
+    pub fn taps(&self) -> &HelloTaps {
+        &self.taps
+    }
+
+    /// The CAPIF-1e session of `conn`, the connection this capture was created with, once its
+    /// handshake has finished.
+    ///
+    /// Fails with [`Error::InvalidState`] while still handshaking, and with
+    /// [`Error::MalformedHello`] or [`Error::SecretsUnavailable`] if the inputs could not be
+    /// captured (bytes not fed, another connection's bytes or config, a config used for
+    /// several connections).
+    pub fn session<Data>(self, conn: &ConnectionCommon<Data>) -> Result<Capif1eSession, Error> {
+        Capif1eSession::capture(conn, &self.taps, &self.key_log, self.policy)
+    }
+
+    /// Like [`session`](Self::session), with taps kept elsewhere (a [`TapStream`]).
+    ///
+    /// [`TapStream`]: super::TapStream
+    pub(crate) fn session_with_taps<Data>(
+        self,
+        conn: &ConnectionCommon<Data>,
+        taps: &HelloTaps,
+    ) -> Result<Capif1eSession, Error> {
+        Capif1eSession::capture(conn, taps, &self.key_log, self.policy)
+    }
 }

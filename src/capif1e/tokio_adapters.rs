@@ -38,14 +38,12 @@ use crate::error::Error;
 #[derive(Clone)]
 pub struct InvokerConnector {
     config: InvokerConfig,
-    connector: TlsConnector,
 }
 
 impl InvokerConnector {
     /// A connector for `config`.
     pub fn new(config: InvokerConfig) -> Self {
-        let connector = TlsConnector::from(config.client_config().clone());
-        Self { config, connector }
+        Self { config }
     }
 
     /// The invoker configuration.
@@ -63,13 +61,13 @@ impl InvokerConnector {
     where
         IO: AsyncRead + AsyncWrite + Unpin,
     {
-        let stream = self
-            .connector
+        let (config, capture) = self.config.connection_config();
+        let stream = TlsConnector::from(config)
             .connect(server_name, TapStream::client(io))
             .await
             .map_err(io_error)?;
         let (io, conn) = stream.get_ref();
-        let session = self.config.session(conn, io.taps())?;
+        let session = capture.session_with_taps(conn, io.taps())?;
         Ok((stream, session))
     }
 }
@@ -115,14 +113,12 @@ impl fmt::Debug for InvokerConnector {
 #[derive(Clone)]
 pub struct CcfAcceptor {
     config: CcfConfig,
-    acceptor: TlsAcceptor,
 }
 
 impl CcfAcceptor {
     /// An acceptor for `config`.
     pub fn new(config: CcfConfig) -> Self {
-        let acceptor = TlsAcceptor::from(config.server_config().clone());
-        Self { config, acceptor }
+        Self { config }
     }
 
     /// The CCF configuration.
@@ -139,13 +135,13 @@ impl CcfAcceptor {
     where
         IO: AsyncRead + AsyncWrite + Unpin,
     {
-        let stream = self
-            .acceptor
+        let (config, capture) = self.config.connection_config();
+        let stream = TlsAcceptor::from(config)
             .accept(TapStream::server(io))
             .await
             .map_err(io_error)?;
         let (io, conn) = stream.get_ref();
-        let session = self.config.session(conn, io.taps())?;
+        let session = capture.session_with_taps(conn, io.taps())?;
         Ok((stream, session))
     }
 }
