@@ -628,3 +628,37 @@ fn handshake_failure_is_the_rustls_error() {
         "{server_err:?}"
     );
 }
+
+#[test]
+fn custom_blocking_loop_with_tap_stream_and_session_with_taps() {
+    let pki = Pki::new();
+    for version in [Version::Tls12, Version::Tls13] {
+        let s = setup(&pki, version, version);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let ccf = s.ccf.clone();
+        let server = std::thread::spawn(move || {
+            let (tcp, _) = listener.accept().unwrap();
+            let (mut tls, session) = ccf.accept(tcp).unwrap();
+            let mut b = [0u8; 1];
+            tls.read_exact(&mut b).unwrap();
+            session
+        });
+        // The invoker drives rustls itself over a TapStream.
+        let (mut conn, capture) = s.invoker.connection(name()).unwrap();
+        let mut io = rustls_capif::capif1e::TapStream::client(TcpStream::connect(addr).unwrap());
+        while conn.is_handshaking() {
+            conn.complete_io(&mut io).unwrap();
+        }
+        let session = capture.session_with_taps(&conn, io.taps()).unwrap();
+        rustls::Stream::new(&mut conn, &mut io)
+            .write_all(b"x")
+            .unwrap();
+        let iface = aef("aef.example.com:8443");
+        assert_eq!(
+            session.derive_aef_psk(&iface).unwrap(),
+            server.join().unwrap().derive_aef_psk(&iface).unwrap(),
+            "{version:?}"
+        );
+    }
+}

@@ -434,10 +434,13 @@ impl SessionCapture {
         Capif1eSession::capture(conn, &self.taps, &self.key_log, self.policy)
     }
 
-    /// Like [`session`](Self::session), with taps kept elsewhere (a [`TapStream`]).
+    /// Like [`session`](Self::session), with the connection's bytes seen by other taps — for
+    /// example a [`TapStream`] around the transport of your own I/O loop — instead of the ones
+    /// fed through [`client_sent`](Self::client_sent) / [`server_sent`](Self::server_sent).
+    /// `taps` must belong to the same connection as this capture.
     ///
     /// [`TapStream`]: super::TapStream
-    pub(crate) fn session_with_taps<Data>(
+    pub fn session_with_taps<Data>(
         self,
         conn: &ConnectionCommon<Data>,
         taps: &HelloTaps,

@@ -465,14 +465,15 @@ impl fmt::Debug for HelloTap {
 }
 
 /// The two [`HelloTap`]s of one connection: one fed what the client sends, one fed what the
-/// server sends. This is what the CAPIF-1e session is built from; [`TapStream`] keeps one.
+/// server sends. The CAPIF-1e session is built from them; [`TapStream`] and
+/// [`SessionCapture`] each keep one.
 ///
-/// Use it directly when you drive rustls with your own I/O loop: pass every byte written by
-/// the client's `write_tls` (or read by the server's `read_tls`) to
-/// [`client_sent`](Self::client_sent), and every byte of the other direction to
-/// [`server_sent`](Self::server_sent).
+/// Feed it every byte the client sent (what its `write_tls` produced, or what the server's
+/// `read_tls` consumed) through [`client_sent`](Self::client_sent), and every byte of the
+/// other direction through [`server_sent`](Self::server_sent).
 ///
 /// [`TapStream`]: super::TapStream
+/// [`SessionCapture`]: super::SessionCapture
 #[derive(Clone, Debug)]
 pub struct HelloTaps {
     client: HelloTap,
