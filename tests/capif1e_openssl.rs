@@ -4,7 +4,7 @@
 //!
 //! These tests need the `openssl` binary; without it they fail (they never skip).
 
-mod common;
+mod capif1e_common;
 
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{client_config, server_config, Pki, TempDir, Version, SERVER_NAME};
+use capif1e_common::{client_config, server_config, Pki, TempDir, Version, SERVER_NAME};
 use rustls::pki_types::ServerName;
 use rustls::{HandshakeKind, ProtocolVersion};
 use rustls_capif::capif1e::{CcfConfig, InvokerConfig};

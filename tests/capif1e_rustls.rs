@@ -2,13 +2,13 @@
 //! that AEFPSK is the one recomputed from inputs taken independently of the crate (rustls's own
 //! key log, the exporter of rustls's own connection, the Session ID read off the wire).
 
-mod common;
+mod capif1e_common;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 
-use common::{
+use capif1e_common::{
     client_config, random_at_fixed_offset, server_config, session_id_at_fixed_offset, Pki,
     Recording, RecordingKeyLog, Version, SERVER_NAME,
 };
@@ -448,7 +448,7 @@ fn tls13_hello_retry_request_is_skipped() {
 }
 
 /// Feeds both directions of `wire` to `capture`, interleaved byte by byte.
-fn feed_byte_by_byte(capture: &mut SessionCapture, wire: &common::Wire) {
+fn feed_byte_by_byte(capture: &mut SessionCapture, wire: &capif1e_common::Wire) {
     let (c2s, s2c) = (&wire.client_to_server, &wire.server_to_client);
     for i in 0..c2s.len().max(s2c.len()) {
         if let Some(b) = c2s.get(i) {
@@ -460,7 +460,7 @@ fn feed_byte_by_byte(capture: &mut SessionCapture, wire: &common::Wire) {
     }
 }
 
-fn feed(capture: &mut SessionCapture, wire: &common::Wire) {
+fn feed(capture: &mut SessionCapture, wire: &capif1e_common::Wire) {
     capture.client_sent(&wire.client_to_server).unwrap();
     capture.server_sent(&wire.server_to_client).unwrap();
 }
@@ -472,7 +472,7 @@ fn sans_io_with_byte_at_a_time_transport() {
         let s = setup(&pki, version, version);
         let (mut client, mut client_capture) = s.invoker.connection(name()).unwrap();
         let (mut server, mut server_capture) = s.ccf.connection().unwrap();
-        let wire = common::handshake_in_memory(&mut client, &mut server, 1);
+        let wire = capif1e_common::handshake_in_memory(&mut client, &mut server, 1);
         feed_byte_by_byte(&mut client_capture, &wire);
         feed_byte_by_byte(&mut server_capture, &wire);
         assert!(client_capture.taps().is_passthrough());
@@ -516,7 +516,7 @@ fn tls13_exporter_value_equals_rustls_export_keying_material_for_every_suite() {
         let invoker = InvokerConfig::new(cc);
         let (mut client, mut client_capture) = invoker.connection(name()).unwrap();
         let (mut server, mut server_capture) = ccf.connection().unwrap();
-        let wire = common::handshake_in_memory(&mut client, &mut server, 4096);
+        let wire = capif1e_common::handshake_in_memory(&mut client, &mut server, 4096);
         feed(&mut client_capture, &wire);
         feed(&mut server_capture, &wire);
         assert_eq!(client.negotiated_cipher_suite(), Some(suite));
@@ -563,10 +563,10 @@ fn secrets_are_never_attributed_to_another_connection() {
         // it), but each capture only ever holds its own connection's secret.
         let (mut c1, mut cap1) = s.invoker.connection(name()).unwrap();
         let (mut s1, _) = s.ccf.connection().unwrap();
-        let _w1 = common::handshake_in_memory(&mut c1, &mut s1, 4096);
+        let _w1 = capif1e_common::handshake_in_memory(&mut c1, &mut s1, 4096);
         let (mut c2, _) = s.invoker.connection(name()).unwrap();
         let (mut s2, _) = s.ccf.connection().unwrap();
-        let w2 = common::handshake_in_memory(&mut c2, &mut s2, 4096);
+        let w2 = capif1e_common::handshake_in_memory(&mut c2, &mut s2, 4096);
         feed(&mut cap1, &w2);
         let result = cap1.session(&c1);
         if version == Version::Tls12 {
@@ -580,8 +580,8 @@ fn secrets_are_never_attributed_to_another_connection() {
         let mut b = rustls::ClientConnection::new(config, name()).unwrap();
         let (mut sa, _) = s.ccf.connection().unwrap();
         let (mut sb, _) = s.ccf.connection().unwrap();
-        let wa = common::handshake_in_memory(&mut a, &mut sa, 4096);
-        let _wb = common::handshake_in_memory(&mut b, &mut sb, 4096);
+        let wa = capif1e_common::handshake_in_memory(&mut a, &mut sa, 4096);
+        let _wb = capif1e_common::handshake_in_memory(&mut b, &mut sb, 4096);
         feed(&mut capture, &wa);
         let err = capture.session(&a).unwrap_err();
         assert!(
@@ -599,8 +599,8 @@ fn session_debug_output_is_redacted() {
     let ms = logged_master_secret(&s.server_log, &o.client_flight);
     let dbg = format!("{:?} {:?} {:?}", o.invoker, s.invoker, s.ccf);
     assert!(dbg.contains("[redacted]"), "{dbg}");
-    assert!(!dbg.contains(&common::hex(&ms)), "{dbg}");
-    assert!(!dbg.contains(&common::hex(&ms[..8])), "{dbg}");
+    assert!(!dbg.contains(&capif1e_common::hex(&ms)), "{dbg}");
+    assert!(!dbg.contains(&capif1e_common::hex(&ms[..8])), "{dbg}");
 }
 
 #[test]

@@ -1,11 +1,11 @@
 //! CAPIF-1e over tokio (tokio-rustls): the same guarantees as the blocking API.
 #![cfg(feature = "tokio")]
 
-mod common;
+mod capif1e_common;
 
 use std::sync::Arc;
 
-use common::{
+use capif1e_common::{
     client_config, random_at_fixed_offset, server_config, session_id_at_fixed_offset, Pki,
     Recording, RecordingKeyLog, Version, SERVER_NAME,
 };

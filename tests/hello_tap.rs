@@ -2,11 +2,11 @@
 //! oversized records give a typed error (or a clean give-up), never a panic, and the result
 //! never depends on how the bytes were chunked.
 
-mod common;
+mod capif1e_common;
 
 use std::sync::Arc;
 
-use common::{
+use capif1e_common::{
     client_config, handshake_in_memory, random_at_fixed_offset, server_config,
     session_id_at_fixed_offset, Pki, RecordingKeyLog, Version, Wire, SERVER_NAME,
 };
