@@ -1,0 +1,161 @@
+//! tokio adapters (feature `tokio`): CAPIF-1e over tokio-rustls.
+
+use core::fmt;
+
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_rustls::{client, server, TlsAcceptor, TlsConnector};
+
+use super::ccf::CcfConfig;
+use super::invoker::InvokerConfig;
+use super::io_error;
+use super::session::Capif1eSession;
+use super::stream::TapStream;
+use crate::error::Error;
+
+/// The invoker's asynchronous CAPIF-1e connector: a `tokio_rustls::TlsConnector` for an
+/// [`InvokerConfig`] that also hands back the [`Capif1eSession`].
+///
+/// ```
+/// # async fn example(
+/// #     invoker: rustls_capif::capif1e::InvokerConfig,
+/// # ) -> Result<(), Box<dyn std::error::Error>> {
+/// use rustls_capif::capif1e::InvokerConnector;
+/// use rustls_capif::ServiceApiInterface;
+/// use tokio::io::AsyncWriteExt;
+///
+/// let connector = InvokerConnector::from(invoker);
+/// let tcp = tokio::net::TcpStream::connect("ccf.example.com:443").await?;
+/// let name = "ccf.example.com".try_into()?;
+/// let (mut tls, session) = connector.connect(name, tcp).await?;
+/// tls.write_all(b"GET /service-apis/v1/allServiceAPIs HTTP/1.1\r\n...").await?;
+/// let psk = session.derive_aef_psk(&ServiceApiInterface::parse("aef.example.com:8443")?)?;
+/// # drop(psk); Ok(()) }
+/// ```
+///
+/// Like tokio-rustls, it puts no time limit on the handshake: wrap
+/// [`connect`](Self::connect) in `tokio::time::timeout` to bound it.
+#[derive(Clone)]
+pub struct InvokerConnector {
+    config: InvokerConfig,
+}
+
+impl InvokerConnector {
+    /// A connector for `config`.
+    pub fn new(config: InvokerConfig) -> Self {
+        Self { config }
+    }
+
+    /// The invoker configuration.
+    pub fn config(&self) -> &InvokerConfig {
+        &self.config
+    }
+
+    /// Runs the TLS handshake over `io` and returns the tokio-rustls stream (over a
+    /// [`TapStream`]) and the CAPIF-1e session.
+    pub async fn connect<IO>(
+        &self,
+        server_name: ServerName<'static>,
+        io: IO,
+    ) -> Result<(client::TlsStream<TapStream<IO>>, Capif1eSession), Error>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin,
+    {
+        let (config, capture) = self.config.connection_config();
+        let stream = TlsConnector::from(config)
+            .connect(server_name, TapStream::client(io))
+            .await
+            .map_err(io_error)?;
+        let (io, conn) = stream.get_ref();
+        let session = capture.session_with_taps(conn, io.taps())?;
+        Ok((stream, session))
+    }
+}
+
+impl From<InvokerConfig> for InvokerConnector {
+    fn from(config: InvokerConfig) -> Self {
+        Self::new(config)
+    }
+}
+
+impl fmt::Debug for InvokerConnector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InvokerConnector")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The CCF's asynchronous CAPIF-1e acceptor: a `tokio_rustls::TlsAcceptor` for a
+/// [`CcfConfig`] that also hands back the [`Capif1eSession`].
+///
+/// ```
+/// # async fn example(ccf: rustls_capif::capif1e::CcfConfig) -> Result<(), Box<dyn std::error::Error>> {
+/// use rustls_capif::capif1e::CcfAcceptor;
+///
+/// let acceptor = CcfAcceptor::from(ccf);
+/// let listener = tokio::net::TcpListener::bind("0.0.0.0:8443").await?;
+/// loop {
+///     let (tcp, _) = listener.accept().await?;
+///     let acceptor = acceptor.clone();
+///     tokio::spawn(async move {
+///         if let Ok((tls, session)) = acceptor.accept(tcp).await {
+///             // serve CAPIF APIs over `tls`; keep `session` to answer CAPIF-3 key requests
+///             # drop((tls, session));
+///         }
+///     });
+/// }
+/// # }
+/// ```
+///
+/// Like tokio-rustls, it puts no time limit on the handshake: wrap
+/// [`accept`](Self::accept) in `tokio::time::timeout` to bound it.
+#[derive(Clone)]
+pub struct CcfAcceptor {
+    config: CcfConfig,
+}
+
+impl CcfAcceptor {
+    /// An acceptor for `config`.
+    pub fn new(config: CcfConfig) -> Self {
+        Self { config }
+    }
+
+    /// The CCF configuration.
+    pub fn config(&self) -> &CcfConfig {
+        &self.config
+    }
+
+    /// Runs the TLS handshake over `io` and returns the tokio-rustls stream (over a
+    /// [`TapStream`]) and the CAPIF-1e session.
+    pub async fn accept<IO>(
+        &self,
+        io: IO,
+    ) -> Result<(server::TlsStream<TapStream<IO>>, Capif1eSession), Error>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin,
+    {
+        let (config, capture) = self.config.connection_config();
+        let stream = TlsAcceptor::from(config)
+            .accept(TapStream::server(io))
+            .await
+            .map_err(io_error)?;
+        let (io, conn) = stream.get_ref();
+        let session = capture.session_with_taps(conn, io.taps())?;
+        Ok((stream, session))
+    }
+}
+
+impl From<CcfConfig> for CcfAcceptor {
+    fn from(config: CcfConfig) -> Self {
+        Self::new(config)
+    }
+}
+
+impl fmt::Debug for CcfAcceptor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CcfAcceptor")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
