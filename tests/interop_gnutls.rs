@@ -516,3 +516,33 @@ fn gnutls_cli_to_ours_alpn_and_sni() {
     assert_eq!(ours.negotiated.alpn.as_deref(), Some(&b"http/1.1"[..]));
     assert_eq!(ours.server_name.as_deref(), Some("aef.example.com"));
 }
+
+#[test]
+fn gnutls_cli_to_ours_deferred_lookup_without_key() {
+    // The AEF path when the CCF knows no key for the offered identity: provide_psk(None) fails
+    // the handshake exactly like a wrong key.
+    let config = PskServerConfig::new(Arc::new(rustls_capif::psk::NoPskResolver));
+    let server = OneShotServer::start_deferred(
+        config,
+        Box::new(|offered: &[Vec<u8>]| {
+            assert_eq!(offered, [IDENTITY.as_bytes().to_vec()]);
+            None
+        }),
+    );
+    let client = gnutls_cli_with(server.port, PRIO, &KEY);
+    let ours = server.outcome();
+    let (status, log) = client.finish(STEP_TIMEOUT);
+    assert!(
+        matches!(
+            ours.error,
+            Some(Error::PskRejected(PskRejection::UnknownIdentity))
+        ),
+        "expected PskRejected(UnknownIdentity), got {:?}\ngnutls-cli:\n{log}",
+        ours.error
+    );
+    assert_output_contains(&log, "Received alert [51]: Decrypt error");
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "gnutls-cli: {status:?}\n{log}"
+    );
+}

@@ -706,16 +706,11 @@ fn ours_to_s_server_key_update() {
     let (mut server, port) = spawn_server(
         |port| {
             let mut cmd = Command::new(&tool);
+            // It also sends a NewSessionTicket carrying the early_data extension, which our
+            // client must ignore.
             cmd.args(["s_server", "-accept", &format!("127.0.0.1:{port}")])
-                .args([
-                    "-nocert",
-                    "-tls1_3",
-                    "-num_tickets",
-                    "0",
-                    "-naccept",
-                    "1",
-                    "-msg",
-                ])
+                .args(["-nocert", "-tls1_3", "-naccept", "1", "-msg"])
+                .args(["-num_tickets", "2", "-early_data"])
                 .args(["-psk", &hex(&KEY), "-psk_identity", IDENTITY]);
             cmd
         },
@@ -748,6 +743,12 @@ fn ours_to_s_server_key_update() {
     tls.close().unwrap();
 
     let (_, log) = server.finish(STEP_TIMEOUT);
+    // OpenSSL sends a ticket after a PSK ("resumed") handshake; we ignored it.
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with(">>> TLS 1.3, Handshake") && l.ends_with("NewSessionTicket")),
+        "s_server sent no NewSessionTicket:\n{log}"
+    );
     assert_eq!(
         count(&log, ">>> TLS 1.3, Handshake [length 0005], KeyUpdate"),
         2,
@@ -886,5 +887,33 @@ fn record_padding_both_ways() {
     assert!(
         status.is_some_and(|s| s.success()),
         "s_client: {status:?}\n{log}"
+    );
+}
+
+#[test]
+fn s_client_to_ours_deferred_key_lookup() {
+    // The AEF path: the server pauses after the ClientHello, looks the offered identity up
+    // (here: in a closure, as a CAPIF-3 query would) and continues with the key.
+    let config = PskServerConfig::new(std::sync::Arc::new(rustls_capif::psk::NoPskResolver));
+    let server = OneShotServer::start_deferred(
+        config,
+        Box::new(|offered: &[Vec<u8>]| {
+            assert_eq!(offered, [IDENTITY.as_bytes().to_vec()]);
+            Some(psk(&KEY, PskHash::Sha256))
+        }),
+    );
+    let client = s_client(server.port, OpensslPsk::Hex(&KEY), &[]);
+    let ours = server.outcome();
+    let (status, log) = client.finish(STEP_TIMEOUT);
+    assert!(ours.error.is_none(), "{:?}\ns_client:\n{log}", ours.error);
+    assert_output_contains(&log, "Reused, TLSv1.3, Cipher is TLS_AES_128_GCM_SHA256");
+    assert_output_contains(&log, &format!("authenticated PSK identity: {IDENTITY}"));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "s_client: {status:?}\n{log}"
+    );
+    assert_eq!(
+        ours.negotiated.identity.as_deref(),
+        Some(IDENTITY.as_bytes())
     );
 }

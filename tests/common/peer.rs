@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use rustls::{CipherSuite, NamedGroup};
 use rustls_capif::psk::{
-    ConnectionCommon, KeyExchangeMode, PskClientConfig, PskClientConnection, PskServerConfig,
-    PskServerConnection, PskStream,
+    ConnectionCommon, ExternalPsk, KeyExchangeMode, PskClientConfig, PskClientConnection,
+    PskServerConfig, PskServerConnection, PskStream,
 };
 use rustls_capif::Error;
 
@@ -401,6 +401,9 @@ pub struct ServerOutcome {
     pub server_name: Option<String>,
 }
 
+/// A key lookup for a deferred server connection: offered identities in, key out.
+pub type Lookup = Box<dyn FnOnce(&[Vec<u8>]) -> Option<ExternalPsk> + Send>;
+
 /// Our server, listening on 127.0.0.1 (port chosen by the OS) for one connection in a thread.
 pub struct OneShotServer {
     /// The port it listens on.
@@ -413,13 +416,25 @@ impl OneShotServer {
     /// Binds and starts serving: one connection gets the handshake, a request head is read and
     /// answered with a small HTTP/1.0 page naming the identity, then close_notify.
     pub fn start(config: PskServerConfig) -> Self {
+        Self::with_keys(config, None)
+    }
+
+    /// Like [`start`](Self::start), but the connection is created with
+    /// `PskServerConnection::new_deferred`: it pauses after the ClientHello, `lookup` gets the
+    /// offered identities (as an AEF asking its CCF would) and its answer goes to
+    /// `provide_psk`.
+    pub fn start_deferred(config: PskServerConfig, lookup: Lookup) -> Self {
+        Self::with_keys(config, Some(lookup))
+    }
+
+    fn with_keys(config: PskServerConfig, lookup: Option<Lookup>) -> Self {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
         let port = listener.local_addr().unwrap().port();
         let (tx, outcome) = mpsc::channel();
         let config = Arc::new(config);
         let thread = thread::spawn(move || {
             if let Some(tcp) = accept_with_deadline(&listener, STEP_TIMEOUT) {
-                let _ = tx.send(serve(config, tcp));
+                let _ = tx.send(serve(config, lookup, tcp));
             }
         });
         Self {
@@ -457,16 +472,48 @@ fn accept_with_deadline(listener: &TcpListener, timeout: Duration) -> Option<Tcp
     None
 }
 
-fn serve(config: Arc<PskServerConfig>, tcp: TcpStream) -> ServerOutcome {
-    let mut tls = PskStream::new(PskServerConnection::new(config), tcp);
+fn serve(config: Arc<PskServerConfig>, lookup: Option<Lookup>, tcp: TcpStream) -> ServerOutcome {
+    let conn = match lookup {
+        None => PskServerConnection::new(config),
+        Some(_) => PskServerConnection::new_deferred(config),
+    };
+    let mut tls = PskStream::new(conn, tcp);
     let mut request = Vec::new();
-    let result = server_exchange(&mut tls, &mut request);
+    let result = match lookup {
+        Some(lookup) => deferred_key(&mut tls, lookup),
+        None => Ok(()),
+    }
+    .and_then(|()| server_exchange(&mut tls, &mut request));
     ServerOutcome {
         negotiated: Negotiated::of(&tls.conn, tls.conn.psk_identity()),
         error: result.err().map(engine_error),
         request,
         server_name: tls.conn.server_name().map(str::to_string),
     }
+}
+
+/// Reads until a deferred connection waits for its key, then supplies it.
+fn deferred_key(
+    tls: &mut PskStream<PskServerConnection, TcpStream>,
+    lookup: Lookup,
+) -> io::Result<()> {
+    while !tls.conn.is_awaiting_psk() {
+        if tls.conn.read_tls(&mut tls.sock)? == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        tls.conn.process_new_packets()?;
+    }
+    let offered = tls
+        .conn
+        .offered_psk_identities()
+        .unwrap_or_default()
+        .to_vec();
+    let result = tls.conn.provide_psk(lookup(&offered));
+    // Send what provide_psk queued: the server's flight, or the alert of a failure.
+    while tls.conn.wants_write() {
+        tls.conn.write_tls(&mut tls.sock)?;
+    }
+    result.map(|_| ()).map_err(io::Error::from)
 }
 
 fn server_exchange(
