@@ -546,3 +546,17 @@ fn gnutls_cli_to_ours_deferred_lookup_without_key() {
         "gnutls-cli: {status:?}\n{log}"
     );
 }
+
+#[cfg(feature = "ring")]
+#[test]
+fn ring_provider_to_gnutls_serv() {
+    // The ring provider's key schedule must give GnuTLS's exporter value too.
+    let (mut server, port, _dir) = gnutls_serv_with(PRIO);
+    let ring = Arc::new(rustls::crypto::ring::default_provider());
+    let out = echo_through(PskClientConfig::with_provider(psk(&KEY), ring), port);
+    let seen = server.wait_for("'tls-exporter'", STEP_TIMEOUT);
+    let log = server.kill();
+    assert!(out.error.is_none(), "{:?}\ngnutls-serv:\n{log}", out.error);
+    seen.unwrap();
+    assert_authenticated(&log, &out.negotiated);
+}

@@ -917,3 +917,53 @@ fn s_client_to_ours_deferred_key_lookup() {
         Some(IDENTITY.as_bytes())
     );
 }
+
+/// The `ring` crypto provider (instead of the default aws-lc-rs).
+#[cfg(feature = "ring")]
+fn ring() -> std::sync::Arc<rustls::crypto::CryptoProvider> {
+    std::sync::Arc::new(rustls::crypto::ring::default_provider())
+}
+
+#[cfg(feature = "ring")]
+#[test]
+fn ring_provider_both_ways() {
+    // Our client on ring → s_server (with ChaCha20 and an HRR to P-384), then s_client → our
+    // server on ring with a SHA-384 PSK.
+    let (server, port) = s_server(
+        OpensslPsk::Hex(&KEY),
+        &[
+            "-groups",
+            "P-384",
+            "-ciphersuites",
+            "TLS_CHACHA20_POLY1305_SHA256",
+        ],
+    );
+    let config = PskClientConfig::with_provider(psk(&KEY, PskHash::Sha256), ring())
+        .with_groups(&[NamedGroup::X25519, NamedGroup::secp384r1])
+        .unwrap();
+    let out = run_client(config, port, GET, ReadUntil::Close);
+    let (_, log) = server.finish(STEP_TIMEOUT);
+    assert!(out.error.is_none(), "{:?}\ns_server:\n{log}", out.error);
+    assert_output_contains(
+        &String::from_utf8_lossy(&out.response),
+        "Reused, TLSv1.3, Cipher is TLS_CHACHA20_POLY1305_SHA256",
+    );
+    assert!(out.negotiated.hello_retry);
+
+    let dir = TempDir::new("openssl-ring");
+    let session = sha384_session(&dir);
+    let keys: StaticPskResolver = [psk(&KEY_384, PskHash::Sha384)].into_iter().collect();
+    let server = OneShotServer::start(PskServerConfig::with_provider(
+        std::sync::Arc::new(keys),
+        ring(),
+    ));
+    let client = s_client(server.port, OpensslPsk::Session(&session), &[]);
+    let ours = server.outcome();
+    let (status, log) = client.finish(STEP_TIMEOUT);
+    assert!(ours.error.is_none(), "{:?}\ns_client:\n{log}", ours.error);
+    assert_output_contains(&log, "Reused, TLSv1.3, Cipher is TLS_AES_256_GCM_SHA384");
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "s_client: {status:?}\n{log}"
+    );
+}
