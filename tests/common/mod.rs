@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod peer;
+
 use std::io::{Read, Write};
 use std::ops::DerefMut;
 
