@@ -16,7 +16,7 @@
 //! * AEF side: [`CcfKeyResolver`], an [`AsyncPskResolver`] for the tokio
 //!   [`PskAcceptor`](crate::tokio::PskAcceptor). It fetches over mutually authenticated TLS
 //!   (rustls), caches keys with a TTL, fetches again when a cached key no longer matches the
-//!   invoker's binder (a newer CAPIF-1e session), bounds concurrent fetches, times out, and
+//!   invoker's binder (the invoker has a newer key), bounds concurrent fetches, times out, and
 //!   fails closed: an unreachable CCF, an error status, malformed JSON or a missing entry is a
 //!   typed [`KeyDeliveryError`] and a refused handshake.
 //! * CCF side: [`CcfKeyStore`] keeps, per invoker, the latest CAPIF-1e session's key source
@@ -231,7 +231,10 @@ pub struct CcfKeyResolverConfig {
     pub aef_interface: ServiceApiInterface,
     /// This AEF's `aefId`, matched as an alternative to the interface.
     pub aef_id: Option<String>,
-    /// How long a fetched key is used without asking again. Default 5 minutes.
+    /// How long a fetched key is used without asking the CCF again. This is also how long a
+    /// key the CCF has replaced (the invoker ran a newer CAPIF-1e session) can still be
+    /// accepted: choose it as the revocation latency you can live with, or call
+    /// [`CcfKeyResolver::invalidate`] when you learn of a change. Default 60 s.
     pub ttl: Duration,
     /// Time limit of one fetch (connect, TLS, request, body). Default 5 s.
     pub fetch_timeout: Duration,
@@ -256,7 +259,7 @@ impl CcfKeyResolverConfig {
             tls,
             aef_interface,
             aef_id: None,
-            ttl: Duration::from_secs(300),
+            ttl: Duration::from_secs(60),
             fetch_timeout: Duration::from_secs(5),
             max_concurrent_fetches: 16,
             min_refresh_interval: Duration::from_secs(1),
@@ -365,6 +368,11 @@ impl CcfKeyResolver {
             return Ok(Some(psk));
         }
         self.fetch_and_cache(invoker_id).await
+    }
+
+    /// Drops the cached key of `invoker_id`: its next handshake asks the CCF again.
+    pub fn invalidate(&self, invoker_id: &str) {
+        self.lock_cache().remove(invoker_id);
     }
 
     /// Drops every cached key.
@@ -542,6 +550,12 @@ impl AsyncPskResolver for CcfKeyResolver {
 pub trait AefPskSource: Send + Sync {
     /// The AEFPSK for `interface`.
     fn derive_aef_psk(&self, interface: &ServiceApiInterface) -> Result<AefPsk, Error>;
+}
+
+impl AefPskSource for crate::capif1e::Capif1eSession {
+    fn derive_aef_psk(&self, interface: &ServiceApiInterface) -> Result<AefPsk, Error> {
+        crate::capif1e::Capif1eSession::derive_aef_psk(self, interface)
+    }
 }
 
 struct InvokerKeys {

@@ -2,7 +2,7 @@
 //! authenticated TLS: caching, refresh on a newer key, and failing closed on every CCF fault.
 #![cfg(feature = "capif3")]
 
-#[path = "common/pki.rs"]
+#[path = "../examples/capif_flow/pki.rs"]
 mod pki;
 
 use std::convert::Infallible;

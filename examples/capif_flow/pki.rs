@@ -1,4 +1,5 @@
-//! A throwaway PKI for tests: a CA and leaf certificates made with rcgen.
+//! A throwaway PKI made with rcgen at start-up: a CA and leaf certificates for the CCF, the
+//! AEF and the invoker. Shared by the `capif_flow` example and the tests (`#[path]`).
 #![allow(dead_code)]
 
 use std::sync::Arc;

@@ -1,0 +1,604 @@
+//! The three CAPIF roles of security method 1 (TS 33.122 §6.5.2.1), each on loopback with real
+//! TLS: a CCF (CAPIF-1e TLS server with the AEFPSK hook, plus the CAPIF-3 `trustedInvokers`
+//! resource over mutually authenticated HTTPS), an AEF (an HTTP API over CAPIF-2e TLS-PSK that
+//! fetches keys from the CCF), and an API invoker.
+//!
+//! Used by `examples/capif_flow/main.rs` and, through `#[path]`, by `tests/capif_flow.rs`.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Empty, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls_capif::capif1e::{
+    Capif1eSession, CcfAcceptor, CcfConfig, InvokerConfig, InvokerConnector,
+};
+use rustls_capif::capif3::{
+    CcfKeyResolver, CcfKeyResolverConfig, CcfKeyStore, InterfaceDescriptionJson,
+    TrustedInvokersRequest,
+};
+use rustls_capif::psk::{NoPskResolver, PskClientConfig, PskServerConfig};
+use rustls_capif::{AefPsk, Error, PskAcceptor, PskConnector, ServiceApiInterface};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use super::pki::{Leaf, TestPki};
+
+/// Where a role writes what it does: (role, line). Keys appear only as fingerprints.
+pub type Log = Arc<dyn Fn(&str, &str) + Send + Sync>;
+
+/// Largest HTTP body any role reads.
+const MAX_BODY: usize = 64 * 1024;
+
+/// The AEF's one API: `GET {API_PATH}` answers with a greeting naming the invoker.
+pub const API_PATH: &str = "/hello-api/v1/greeting";
+
+// ---------------------------------------------------------------------------------------------
+// CCF
+
+/// A running CCF.
+pub struct Ccf {
+    /// CAPIF-1e endpoint (TLS with certificates, AEFPSK hook).
+    pub capif1e: SocketAddr,
+    /// CAPIF-3 `{apiRoot}` (mutually authenticated HTTPS).
+    pub capif3_api_root: String,
+    /// The CCF's AEFPSK store.
+    pub store: Arc<CcfKeyStore>,
+    tasks: Vec<JoinHandle<()>>,
+    capif3_task: JoinHandle<()>,
+}
+
+impl Ccf {
+    /// Starts both CCF endpoints. `onboarded` maps API invoker IDs to the certificate each
+    /// invoker got at onboarding; `aef` is the interface of the one AEF the CCF knows.
+    pub async fn start(
+        pki: &TestPki,
+        onboarded: HashMap<String, CertificateDer<'static>>,
+        aef: InterfaceDescriptionJson,
+        log: Log,
+    ) -> std::io::Result<Self> {
+        let store = Arc::new(CcfKeyStore::default());
+        let onboarded = Arc::new(onboarded);
+
+        // CAPIF-1e: certificate TLS with client authentication, wrapped by the hook.
+        let capif1e_config = CcfConfig::new(pki.server_config(&["127.0.0.1"], true))
+            .map_err(std::io::Error::other)?;
+        let acceptor = CcfAcceptor::from(capif1e_config);
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let capif1e = listener.local_addr()?;
+        let capif1e_task = {
+            let (store, aef, log) = (store.clone(), aef.clone(), log.clone());
+            tokio::spawn(async move {
+                loop {
+                    let Ok((tcp, _)) = listener.accept().await else {
+                        return;
+                    };
+                    let (acceptor, store, onboarded, aef, log) = (
+                        acceptor.clone(),
+                        store.clone(),
+                        onboarded.clone(),
+                        aef.clone(),
+                        log.clone(),
+                    );
+                    tokio::spawn(async move {
+                        let accepted =
+                            tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp))
+                                .await;
+                        let (tls, session) = match accepted {
+                            Ok(Ok(x)) => x,
+                            Ok(Err(e)) => {
+                                return log("ccf", &format!("CAPIF-1e handshake failed: {e}"))
+                            }
+                            Err(_) => return log("ccf", "CAPIF-1e handshake timed out"),
+                        };
+                        let peer_cert = tls
+                            .get_ref()
+                            .1
+                            .peer_certificates()
+                            .and_then(|c| c.first())
+                            .cloned();
+                        let session = Arc::new(session);
+                        let service = hyper::service::service_fn(move |req| {
+                            let ctx = (store.clone(), onboarded.clone(), aef.clone(), log.clone());
+                            let (session, peer_cert) = (session.clone(), peer_cert.clone());
+                            async move { Ok::<_, Infallible>(discovery(ctx, session, peer_cert, req)) }
+                        });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(tls), service)
+                            .await;
+                    });
+                }
+            })
+        };
+
+        // CAPIF-3: the trustedInvokers resource, only for clients with a certificate of our CA.
+        let capif3_config = Arc::new(pki.server_config(&["127.0.0.1"], true));
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let capif3_api_root = format!("https://{}", listener.local_addr()?);
+        let capif3_task = {
+            let (store, log) = (store.clone(), log.clone());
+            tokio::spawn(async move {
+                loop {
+                    let Ok((tcp, _)) = listener.accept().await else {
+                        return;
+                    };
+                    let acceptor = tokio_rustls::TlsAcceptor::from(capif3_config.clone());
+                    let (store, aef, log) = (store.clone(), aef.clone(), log.clone());
+                    tokio::spawn(async move {
+                        let Ok(tls) = acceptor.accept(tcp).await else {
+                            return log("ccf", "CAPIF-3 TLS handshake failed");
+                        };
+                        let service = hyper::service::service_fn(move |req| {
+                            let (store, aef, log) = (store.clone(), aef.clone(), log.clone());
+                            async move { Ok::<_, Infallible>(trusted_invokers(&store, &aef, &log, req)) }
+                        });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(tls), service)
+                            .await;
+                    });
+                }
+            })
+        };
+
+        Ok(Self {
+            capif1e,
+            capif3_api_root,
+            store,
+            tasks: vec![capif1e_task],
+            capif3_task,
+        })
+    }
+
+    /// Takes the CAPIF-3 endpoint down (the AEF must then fail closed).
+    pub fn stop_capif3(&self) {
+        self.capif3_task.abort();
+    }
+}
+
+impl Drop for Ccf {
+    fn drop(&mut self) {
+        self.capif3_task.abort();
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+fn json_response(status: StatusCode, body: Vec<u8>) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .unwrap_or_default()
+}
+
+/// CAPIF-1e `GET /service-apis/v1/allServiceAPIs?api-invoker-id=ID` (TS 29.222 discovery):
+/// binds this TLS session to the invoker (its certificate must be the one onboarded for the
+/// ID), records the session for CAPIF-3, and answers with the AEF's interface.
+fn discovery(
+    (store, onboarded, aef, log): (
+        Arc<CcfKeyStore>,
+        Arc<HashMap<String, CertificateDer<'static>>>,
+        InterfaceDescriptionJson,
+        Log,
+    ),
+    session: Arc<Capif1eSession>,
+    peer_cert: Option<CertificateDer<'static>>,
+    req: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    let query = req.uri().query().unwrap_or("");
+    let path = req.uri().path();
+    let invoker_id = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("api-invoker-id="))
+        .unwrap_or("");
+    if path != "/service-apis/v1/allServiceAPIs" {
+        return json_response(StatusCode::NOT_FOUND, b"{}".to_vec());
+    }
+    match (onboarded.get(invoker_id), peer_cert) {
+        (Some(expected), Some(cert)) if *expected == cert => {}
+        _ => {
+            log("ccf", &format!("discovery refused: {invoker_id:?} is not the onboarded owner of this certificate"));
+            return json_response(StatusCode::FORBIDDEN, b"{}".to_vec());
+        }
+    }
+    if let Err(e) = session.check_policy() {
+        log(
+            "ccf",
+            &format!("CAPIF-1e session of {invoker_id} cannot yield an AEFPSK: {e}"),
+        );
+        return json_response(StatusCode::FORBIDDEN, b"{}".to_vec());
+    }
+    store.register_session(invoker_id, session.clone());
+    log(
+        "ccf",
+        &format!(
+            "CAPIF-1e session of {invoker_id} recorded ({:?}, Session ID {} octets); AEFPSK derived when an AEF asks",
+            session.protocol_version(),
+            session.session_id().len()
+        ),
+    );
+    let body = serde_json::json!({
+        "serviceAPIDescriptions": [{
+            "apiName": "hello-api",
+            "apiId": "hello-api-1",
+            "aefProfiles": [{ "aefId": "AEF01", "versions": [{"apiVersion": "v1"}], "interfaceDescriptions": [aef] }]
+        }]
+    });
+    json_response(StatusCode::OK, body.to_string().into_bytes())
+}
+
+/// CAPIF-3 `GET /capif-security/v1/trustedInvokers/{apiInvokerId}?authenticationInfo=true`.
+fn trusted_invokers(
+    store: &CcfKeyStore,
+    aef: &InterfaceDescriptionJson,
+    log: &Log,
+    req: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    let target = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("");
+    let Some(request) = TrustedInvokersRequest::parse(target) else {
+        return json_response(StatusCode::NOT_FOUND, b"{}".to_vec());
+    };
+    match store.service_security_json(
+        &request.api_invoker_id,
+        std::slice::from_ref(aef),
+        request.authentication_info,
+    ) {
+        Ok(Some(json)) => {
+            log(
+                "ccf",
+                &format!(
+                    "CAPIF-3: gave the AEF the security information of {}",
+                    request.api_invoker_id
+                ),
+            );
+            json_response(StatusCode::OK, json.to_vec())
+        }
+        Ok(None) => {
+            log(
+                "ccf",
+                &format!("CAPIF-3: unknown invoker {:?}", request.api_invoker_id),
+            );
+            json_response(StatusCode::NOT_FOUND, b"{}".to_vec())
+        }
+        Err(e) => {
+            log("ccf", &format!("CAPIF-3: cannot derive a key: {e}"));
+            json_response(StatusCode::INTERNAL_SERVER_ERROR, b"{}".to_vec())
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// AEF
+
+/// A running AEF.
+pub struct Aef {
+    /// The CAPIF-2e endpoint (TLS-PSK).
+    pub addr: SocketAddr,
+    /// The AEF's key cache (CAPIF-3 resolver).
+    pub resolver: Arc<CcfKeyResolver>,
+    task: JoinHandle<()>,
+}
+
+impl Aef {
+    /// Binds the AEF's listener first (its interface must be known to the CCF).
+    pub async fn bind() -> std::io::Result<TcpListener> {
+        TcpListener::bind("127.0.0.1:0").await
+    }
+
+    /// The TS 29.222 `InterfaceDescription` of a listener.
+    pub fn interface(listener: &TcpListener) -> std::io::Result<InterfaceDescriptionJson> {
+        let addr = listener.local_addr()?;
+        Ok(InterfaceDescriptionJson {
+            ipv4_addr: Some(addr.ip().to_string()),
+            port: Some(addr.port()),
+            security_methods: vec!["PSK".into()],
+            ..Default::default()
+        })
+    }
+
+    /// Serves the API over CAPIF-2e on `listener`, resolving keys from the CCF over CAPIF-3.
+    pub fn start(
+        pki: &TestPki,
+        listener: TcpListener,
+        ccf_api_root: &str,
+        key_ttl: Duration,
+        log: Log,
+    ) -> Result<Self, Error> {
+        let addr = listener.local_addr()?;
+        let interface = ServiceApiInterface::from_ip(addr.ip(), addr.port());
+        let capif3_tls = Arc::new(pki.client_config(Some(&["aef01.example"])));
+        let mut resolver_config = CcfKeyResolverConfig::new(ccf_api_root, capif3_tls, interface);
+        resolver_config.fetch_timeout = Duration::from_secs(3);
+        resolver_config.min_refresh_interval = Duration::ZERO;
+        resolver_config.ttl = key_ttl;
+        let resolver = Arc::new(CcfKeyResolver::new(resolver_config)?);
+        let config = PskServerConfig::new(Arc::new(NoPskResolver))
+            .with_alpn_protocols(vec![b"http/1.1".to_vec()])?;
+        let acceptor = PskAcceptor::new(Arc::new(config)).with_async_resolver(resolver.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((tcp, peer)) = listener.accept().await else {
+                    return;
+                };
+                let (acceptor, log) = (acceptor.clone(), log.clone());
+                tokio::spawn(async move {
+                    let tls = match acceptor.accept(tcp).await {
+                        Ok(tls) => tls,
+                        Err(e) => {
+                            return log(
+                                "aef",
+                                &format!("CAPIF-2e handshake from {peer} refused: {e}"),
+                            )
+                        }
+                    };
+                    let invoker = String::from_utf8_lossy(tls.psk_identity().unwrap_or_default())
+                        .into_owned();
+                    let (_, conn) = tls.get_ref();
+                    log(
+                        "aef",
+                        &format!(
+                            "CAPIF-2e TLS-PSK handshake with {invoker} done ({:?}, {:?}); key fetched from the CCF",
+                            conn.negotiated_cipher_suite().unwrap_or(rustls::CipherSuite::Unknown(0)),
+                            conn.negotiated_key_exchange_group()
+                        ),
+                    );
+                    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                        let invoker = invoker.clone();
+                        async move {
+                            let response = if req.uri().path() == API_PATH {
+                                let body =
+                                    serde_json::json!({ "greeting": format!("hello, {invoker}") });
+                                json_response(StatusCode::OK, body.to_string().into_bytes())
+                            } else {
+                                json_response(StatusCode::NOT_FOUND, b"{}".to_vec())
+                            };
+                            Ok::<_, Infallible>(response)
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(tls), service)
+                        .await;
+                });
+            }
+        });
+        Ok(Self {
+            addr,
+            resolver,
+            task,
+        })
+    }
+}
+
+impl Drop for Aef {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// API invoker
+
+/// An onboarded API invoker: its ID and certificate.
+pub struct Invoker {
+    /// The API invoker ID the CCF assigned at onboarding.
+    pub id: String,
+    leaf: Leaf,
+    roots: rustls::RootCertStore,
+    tls13: bool,
+    connector: InvokerConnector,
+}
+
+/// What the invoker learns on CAPIF-1e.
+pub struct Discovery {
+    /// The CAPIF-1e session (derives AEFPSKs).
+    pub session: Capif1eSession,
+    /// The AEF interface from the discovery answer.
+    pub aef: ServiceApiInterface,
+    /// Its socket address.
+    pub aef_addr: SocketAddr,
+}
+
+impl Invoker {
+    /// An invoker with a fresh certificate from `pki`; `tls13` selects the TLS version used on
+    /// CAPIF-1e (TLS 1.2 is TS 33.122 Annex A.1; TLS 1.3 is this crate's exporter profile).
+    pub fn new(pki: &TestPki, id: &str, tls13: bool) -> Self {
+        let leaf = pki.leaf(&[&format!("{}.invokers.example", id.to_ascii_lowercase())]);
+        let roots = pki.roots();
+        let connector = Self::connector(&leaf, &roots, tls13, true);
+        Self {
+            id: id.to_string(),
+            leaf,
+            roots,
+            tls13,
+            connector,
+        }
+    }
+
+    /// The same invoker with no TLS session to resume: its next CAPIF-1e connection is a full
+    /// handshake, i.e. a new CAPIF-1e session with a new AEFPSK. (A resumed TLS 1.2 session is
+    /// the same session and yields the same key.)
+    pub fn restarted(&self) -> Self {
+        Self {
+            id: self.id.clone(),
+            leaf: Leaf {
+                chain: self.leaf.chain.clone(),
+                key: self.leaf.key.clone_key(),
+                cert_pem: self.leaf.cert_pem.clone(),
+                key_pem: self.leaf.key_pem.clone(),
+            },
+            roots: self.roots.clone(),
+            tls13: self.tls13,
+            connector: Self::connector(&self.leaf, &self.roots, self.tls13, false),
+        }
+    }
+
+    fn connector(
+        leaf: &Leaf,
+        roots: &rustls::RootCertStore,
+        tls13: bool,
+        resume: bool,
+    ) -> InvokerConnector {
+        let versions: &[&'static rustls::SupportedProtocolVersion] = if tls13 {
+            &[&rustls::version::TLS13]
+        } else {
+            &[&rustls::version::TLS12]
+        };
+        let mut config =
+            rustls::ClientConfig::builder_with_provider(rustls_capif::default_provider())
+                .with_protocol_versions(versions)
+                .expect("provider supports the version")
+                .with_root_certificates(roots.clone())
+                .with_client_auth_cert(leaf.chain.clone(), leaf.key.clone_key())
+                .expect("valid client certificate");
+        if !resume {
+            config.resumption = rustls::client::Resumption::disabled();
+        }
+        InvokerConnector::from(InvokerConfig::new(config))
+    }
+
+    /// The certificate the CCF onboarded.
+    pub fn certificate(&self) -> CertificateDer<'static> {
+        self.leaf.chain[0].clone()
+    }
+
+    /// CAPIF-1e: TLS to the CCF, then service discovery. Returns the session and the AEF.
+    pub async fn discover(&self, ccf: SocketAddr) -> Result<Discovery, String> {
+        let tcp = tokio::net::TcpStream::connect(ccf)
+            .await
+            .map_err(|e| format!("connect to CCF: {e}"))?;
+        let name = ServerName::IpAddress(ccf.ip().into());
+        let (tls, session) = self
+            .connector
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("CAPIF-1e TLS: {e}"))?;
+        let body = http_get(
+            tls,
+            &format!("/service-apis/v1/allServiceAPIs?api-invoker-id={}", self.id),
+        )
+        .await
+        .map_err(|e| format!("discovery: {e}"))?;
+        let doc: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| format!("discovery JSON: {e}"))?;
+        let desc = &doc["serviceAPIDescriptions"][0]["aefProfiles"][0]["interfaceDescriptions"][0];
+        let desc: InterfaceDescriptionJson =
+            serde_json::from_value(desc.clone()).map_err(|e| format!("discovery JSON: {e}"))?;
+        let aef = desc.service_api_interface().map_err(|e| e.to_string())?;
+        let aef_addr = aef
+            .to_string()
+            .parse()
+            .map_err(|e| format!("AEF address: {e}"))?;
+        Ok(Discovery {
+            session,
+            aef,
+            aef_addr,
+        })
+    }
+
+    /// CAPIF-2e: TLS-PSK to the AEF with `psk` (identity = API invoker ID), then one API call.
+    pub async fn call_aef(
+        &self,
+        aef: SocketAddr,
+        psk: &AefPsk,
+    ) -> Result<(String, String), String> {
+        let config = PskClientConfig::for_aef(&self.id, psk)
+            .and_then(|c| c.with_alpn_protocols(vec![b"http/1.1".to_vec()]))
+            .map_err(|e| e.to_string())?;
+        let tcp = tokio::net::TcpStream::connect(aef)
+            .await
+            .map_err(|e| format!("connect to AEF: {e}"))?;
+        let tls = PskConnector::new(Arc::new(config))
+            .connect(tcp)
+            .await
+            .map_err(|e| format!("CAPIF-2e TLS-PSK handshake: {e}"))?;
+        let (_, conn) = tls.get_ref();
+        let params = format!(
+            "{:?}, {:?}, ALPN {:?}",
+            conn.negotiated_cipher_suite()
+                .unwrap_or(rustls::CipherSuite::Unknown(0)),
+            conn.negotiated_key_exchange_group(),
+            conn.alpn_protocol().map(String::from_utf8_lossy)
+        );
+        let body = http_get(tls, API_PATH)
+            .await
+            .map_err(|e| format!("API call: {e}"))?;
+        Ok((params, String::from_utf8_lossy(&body).into_owned()))
+    }
+}
+
+/// One HTTP/1.1 GET over an established stream; the body (bounded) of a 200 answer.
+async fn http_get<S>(stream: S, target: &str) -> Result<Vec<u8>, String>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
+    let driver = tokio::spawn(connection);
+    let request = Request::get(target)
+        .header(hyper::header::HOST, "capif")
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| e.to_string())?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = response.status();
+    let body = Limited::new(response.into_body(), MAX_BODY)
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    drop(sender);
+    let _ = driver.await;
+    if status != StatusCode::OK {
+        return Err(format!("HTTP {status}"));
+    }
+    Ok(body.to_vec())
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// Everything started for one run.
+pub struct World {
+    pub pki: TestPki,
+    pub ccf: Ccf,
+    pub aef: Aef,
+    pub invoker: Invoker,
+}
+
+impl World {
+    /// Starts a CCF and an AEF (caching keys for `key_ttl`), and onboards one invoker.
+    pub async fn start(
+        invoker_id: &str,
+        tls13: bool,
+        key_ttl: Duration,
+        log: Log,
+    ) -> Result<Self, String> {
+        let pki = TestPki::new();
+        let invoker = Invoker::new(&pki, invoker_id, tls13);
+        let aef_listener = Aef::bind().await.map_err(|e| format!("AEF bind: {e}"))?;
+        let aef_interface = Aef::interface(&aef_listener).map_err(|e| e.to_string())?;
+        let onboarded = HashMap::from([(invoker.id.clone(), invoker.certificate())]);
+        let ccf = Ccf::start(&pki, onboarded, aef_interface, log.clone())
+            .await
+            .map_err(|e| format!("CCF start: {e}"))?;
+        let aef = Aef::start(&pki, aef_listener, &ccf.capif3_api_root, key_ttl, log)
+            .map_err(|e| format!("AEF start: {e}"))?;
+        Ok(Self {
+            pki,
+            ccf,
+            aef,
+            invoker,
+        })
+    }
+}

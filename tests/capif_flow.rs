@@ -1,0 +1,222 @@
+//! The end-to-end CAPIF method-1 flow of `examples/capif_flow` (same code, via `#[path]`), plus
+//! its negative paths: a stale key after a newer CAPIF-1e session, an unknown invoker, and a CCF
+//! that is down (the AEF must fail closed and say why).
+#![cfg(feature = "capif3")]
+
+#[path = "../examples/capif_flow/flow.rs"]
+mod flow;
+#[path = "../examples/capif_flow/pki.rs"]
+mod pki;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use flow::{Log, World};
+use rustls_capif::AefPsk;
+
+/// The AEF's key cache lifetime in these tests.
+const TTL: Duration = Duration::from_secs(60);
+
+/// A log sink the test can read.
+fn recorder() -> (Log, Arc<Mutex<Vec<String>>>) {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    let log: Log =
+        Arc::new(move |role, line| sink.lock().unwrap().push(format!("[{role}] {line}")));
+    (log, lines)
+}
+
+/// Waits until a log line containing `needle` appears (the AEF logs from its own task).
+async fn wait_for(lines: &Arc<Mutex<Vec<String>>>, needle: &str) -> String {
+    for _ in 0..100 {
+        if let Some(l) = lines.lock().unwrap().iter().find(|l| l.contains(needle)) {
+            return l.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "no log line contains {needle:?}; log: {:#?}",
+        lines.lock().unwrap()
+    );
+}
+
+async fn happy_path(tls13: bool) {
+    let (log, lines) = recorder();
+    let world = World::start("INV0001", tls13, TTL, log).await.unwrap();
+    let d = world.invoker.discover(world.ccf.capif1e).await.unwrap();
+    assert_eq!(
+        d.session.protocol_version(),
+        if tls13 {
+            rustls::ProtocolVersion::TLSv1_3
+        } else {
+            rustls::ProtocolVersion::TLSv1_2
+        }
+    );
+    let psk = d.session.derive_aef_psk(&d.aef).unwrap();
+    let (_, body) = world.invoker.call_aef(d.aef_addr, &psk).await.unwrap();
+    assert_eq!(body, r#"{"greeting":"hello, INV0001"}"#);
+    // The CCF's key is the invoker's key, and it reached the AEF over CAPIF-3.
+    assert_eq!(
+        world.ccf.store.aef_psk("INV0001", &d.aef).unwrap().unwrap(),
+        psk
+    );
+    wait_for(
+        &lines,
+        "CAPIF-3: gave the AEF the security information of INV0001",
+    )
+    .await;
+    wait_for(&lines, "handshake with INV0001 done").await;
+}
+
+#[tokio::test]
+async fn flow_over_tls12() {
+    happy_path(false).await;
+}
+
+#[tokio::test]
+async fn flow_over_tls13_profile() {
+    happy_path(true).await;
+}
+
+#[tokio::test]
+async fn key_of_an_older_capif1e_session_is_refused() {
+    let (log, lines) = recorder();
+    let ttl = Duration::from_millis(700);
+    let world = World::start("INV0002", false, ttl, log).await.unwrap();
+    let first = world.invoker.discover(world.ccf.capif1e).await.unwrap();
+    let old_key = first.session.derive_aef_psk(&first.aef).unwrap();
+    world
+        .invoker
+        .call_aef(first.aef_addr, &old_key)
+        .await
+        .unwrap();
+
+    // A resumed TLS 1.2 session is the same CAPIF-1e session: same key.
+    let resumed = world.invoker.discover(world.ccf.capif1e).await.unwrap();
+    assert!(resumed.session.is_resumed());
+    assert_eq!(
+        resumed.session.derive_aef_psk(&resumed.aef).unwrap(),
+        old_key
+    );
+
+    // A newer CAPIF-1e session (full handshake) replaces the key at the CCF.
+    let second = world
+        .invoker
+        .restarted()
+        .discover(world.ccf.capif1e)
+        .await
+        .unwrap();
+    assert!(!second.session.is_resumed());
+    let new_key = second.session.derive_aef_psk(&second.aef).unwrap();
+    assert_ne!(old_key, new_key);
+
+    // The new key works at once although the AEF had the old one cached (binder mismatch
+    // makes the AEF fetch again).
+    world
+        .invoker
+        .call_aef(second.aef_addr, &new_key)
+        .await
+        .unwrap();
+
+    // The old key is refused once the AEF's cache has the new one...
+    let err = world
+        .invoker
+        .call_aef(first.aef_addr, &old_key)
+        .await
+        .unwrap_err();
+    assert!(err.contains("DecryptError"), "{err}");
+    wait_for(&lines, "PSK binder does not verify").await;
+
+    // ...and, without the new key having been used, at the latest after the TTL.
+    let third = world
+        .invoker
+        .restarted()
+        .discover(world.ccf.capif1e)
+        .await
+        .unwrap();
+    let third_key = third.session.derive_aef_psk(&third.aef).unwrap();
+    world
+        .invoker
+        .call_aef(second.aef_addr, &new_key)
+        .await
+        .expect("cached key, within the TTL");
+    tokio::time::sleep(ttl + Duration::from_millis(100)).await;
+    let err = world
+        .invoker
+        .call_aef(second.aef_addr, &new_key)
+        .await
+        .unwrap_err();
+    assert!(err.contains("DecryptError"), "{err}");
+    world
+        .invoker
+        .call_aef(third.aef_addr, &third_key)
+        .await
+        .unwrap();
+
+    // An explicit invalidation (e.g. on a revocation notice) takes effect at once.
+    let fourth = world
+        .invoker
+        .restarted()
+        .discover(world.ccf.capif1e)
+        .await
+        .unwrap();
+    world.aef.resolver.invalidate("INV0002");
+    let err = world
+        .invoker
+        .call_aef(third.aef_addr, &third_key)
+        .await
+        .unwrap_err();
+    assert!(err.contains("DecryptError"), "{err}");
+    let fourth_key = fourth.session.derive_aef_psk(&fourth.aef).unwrap();
+    world
+        .invoker
+        .call_aef(fourth.aef_addr, &fourth_key)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn unknown_invoker_is_refused() {
+    let (log, lines) = recorder();
+    let world = World::start("INV0003", false, TTL, log).await.unwrap();
+    let d = world.invoker.discover(world.ccf.capif1e).await.unwrap();
+    let psk = d.session.derive_aef_psk(&d.aef).unwrap();
+
+    let stranger = flow::Invoker::new(&world.pki, "INV9999", false);
+    let err = stranger.call_aef(d.aef_addr, &psk).await.unwrap_err();
+    assert!(err.contains("DecryptError"), "{err}");
+    wait_for(&lines, "CAPIF-3: unknown invoker \"INV9999\"").await;
+    wait_for(&lines, "no offered PSK identity is known").await;
+
+    // Nor can a stranger discover as INV0003 with its own certificate.
+    let impostor = flow::Invoker::new(&world.pki, "INV0003", false);
+    let err = impostor
+        .discover(world.ccf.capif1e)
+        .await
+        .map(|_| ())
+        .unwrap_err();
+    assert!(err.contains("403"), "{err}");
+}
+
+#[tokio::test]
+async fn ccf_down_fails_closed() {
+    let (log, lines) = recorder();
+    let world = World::start("INV0004", false, TTL, log).await.unwrap();
+    let d = world.invoker.discover(world.ccf.capif1e).await.unwrap();
+    let psk = d.session.derive_aef_psk(&d.aef).unwrap();
+    world.ccf.stop_capif3();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let err = world.invoker.call_aef(d.aef_addr, &psk).await.unwrap_err();
+    assert!(err.contains("DecryptError"), "{err}");
+    let line = wait_for(&lines, "CAPIF-2e handshake from").await;
+    assert!(line.contains("CCF unreachable"), "{line}");
+
+    // A made-up key never works either.
+    let err = world
+        .invoker
+        .call_aef(d.aef_addr, &AefPsk::from_bytes([7; 32]))
+        .await
+        .unwrap_err();
+    assert!(err.contains("DecryptError"), "{err}");
+}
