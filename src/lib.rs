@@ -48,6 +48,7 @@ pub mod error;
 pub mod kdf;
 pub mod psk;
 pub mod secret;
+mod tls13_hkdf;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 

@@ -4,7 +4,7 @@ use core::fmt;
 
 use std::sync::Arc;
 
-use rustls::crypto::tls13::{HkdfExpander, OkmBlock};
+use rustls::crypto::tls13::OkmBlock;
 use rustls::{
     ConnectionCommon, HandshakeKind, ProtocolVersion, SupportedCipherSuite, Tls13CipherSuite,
 };
@@ -276,53 +276,16 @@ fn tls13_exporter(
     suite: &Tls13CipherSuite,
     exporter_master_secret: &[u8],
 ) -> Result<Zeroizing<[u8; TLS13_EXPORTER_LEN]>, Error> {
-    let hkdf = suite.hkdf_provider;
-    let empty_hash = suite.common.hash_provider.hash(&[]);
-    let secret: OkmBlock = {
-        let expander = hkdf.expander_for_okm(&OkmBlock::new(exporter_master_secret));
-        let len = expander.hash_len();
-        let mut block = [0u8; OkmBlock::MAX_LEN];
-        expand_label(
-            expander.as_ref(),
-            TLS13_EXPORTER_LABEL,
-            empty_hash.as_ref(),
-            &mut block[..len],
-        )?;
-        let okm = OkmBlock::new(&block[..len]);
-        zeroize::Zeroize::zeroize(&mut block);
-        okm
-    };
     let mut out = Zeroizing::new([0u8; TLS13_EXPORTER_LEN]);
-    expand_label(
-        hkdf.expander_for_okm(&secret).as_ref(),
-        b"exporter",
-        empty_hash.as_ref(), // Hash(context) with the empty context
+    crate::tls13_hkdf::export(
+        suite.hkdf_provider,
+        suite.common.hash_provider,
+        &OkmBlock::new(exporter_master_secret),
+        TLS13_EXPORTER_LABEL,
+        &[],
         &mut out[..],
     )?;
     Ok(out)
-}
-
-/// HKDF-Expand-Label (RFC 8446 §7.1) into `out`.
-fn expand_label(
-    expander: &dyn HkdfExpander,
-    label: &[u8],
-    context: &[u8],
-    out: &mut [u8],
-) -> Result<(), Error> {
-    const PREFIX: &[u8] = b"tls13 ";
-    let length = u16::try_from(out.len())
-        .map_err(|_| Error::InvalidState("HKDF-Expand-Label output too long"))?
-        .to_be_bytes();
-    let label_len = [u8::try_from(PREFIX.len() + label.len())
-        .map_err(|_| Error::InvalidState("HKDF-Expand-Label label too long"))?];
-    let context_len = [u8::try_from(context.len())
-        .map_err(|_| Error::InvalidState("HKDF-Expand-Label context too long"))?];
-    expander
-        .expand_slice(
-            &[&length, &label_len, PREFIX, label, &context_len, context],
-            out,
-        )
-        .map_err(|_| Error::InvalidState("HKDF-Expand output too long"))
 }
 
 /// The CAPIF-1e capture of one connection in progress: its own key log and its hello taps.

@@ -18,30 +18,12 @@ use rustls::crypto::tls13::{Hkdf, HkdfExpander, OkmBlock};
 use rustls::Tls13CipherSuite;
 
 use crate::error::Error;
+use crate::tls13_hkdf::{expand_label, expand_label_block};
 
 /// The one call into rustls's hidden `internal` API: an AEAD key of the suite's length.
 /// (`AeadKey` has a public constructor only for 32-octet keys; AES-128-GCM needs 16.)
 fn traffic_key(expander: &dyn HkdfExpander, suite: &Tls13CipherSuite) -> AeadKey {
     rustls::internal::derive_traffic_key(expander, suite.aead_alg)
-}
-
-/// HKDF-Expand-Label(Secret, Label, Context, Length) into `out` (RFC 8446 §7.1).
-fn expand_label_into(expander: &dyn HkdfExpander, label: &[u8], context: &[u8], out: &mut [u8]) {
-    let len = (out.len() as u16).to_be_bytes();
-    let label_len = [(6 + label.len()) as u8];
-    let context_len = [context.len() as u8];
-    let info: [&[u8]; 6] = [&len, &label_len, b"tls13 ", label, &context_len, context];
-    // Callers only ask for lengths far below HKDF's 255 * HashLen bound.
-    let _ = expander.expand_slice(&info, out);
-}
-
-/// HKDF-Expand-Label with an output of one hash length.
-fn expand_label_block(expander: &dyn HkdfExpander, label: &[u8], context: &[u8]) -> OkmBlock {
-    let len = (expander.hash_len() as u16).to_be_bytes();
-    let label_len = [(6 + label.len()) as u8];
-    let context_len = [context.len() as u8];
-    let info: [&[u8]; 6] = [&len, &label_len, b"tls13 ", label, &context_len, context];
-    expander.expand_block(&info)
 }
 
 /// The primitives of one cipher suite (or of a PSK's hash): HKDF and hash.
@@ -57,10 +39,6 @@ impl Suite {
             hkdf: suite.hkdf_provider,
             hash: suite.common.hash_provider,
         }
-    }
-
-    pub(crate) fn hash_len(&self) -> usize {
-        self.hash.output_len()
     }
 
     /// Derive-Secret(Secret, Label, Messages) given Transcript-Hash(Messages).
@@ -191,7 +169,8 @@ impl TrafficSecret {
         let expander = suite.hkdf_provider.expander_for_okm(&self.0);
         let key = traffic_key(expander.as_ref(), suite);
         let mut iv = [0u8; 12];
-        expand_label_into(expander.as_ref(), b"iv", &[], &mut iv);
+        // 12 octets: far within HKDF's bound, so this cannot fail.
+        let _ = expand_label(expander.as_ref(), b"iv", &[], &mut iv);
         (key, Iv::new(iv))
     }
 
@@ -232,23 +211,14 @@ impl ExporterSecret {
     /// TLS-Exporter(label, context, len): the context is hashed, and an absent context is
     /// the same as an empty one in TLS 1.3.
     pub(crate) fn export(&self, label: &[u8], context: &[u8], out: &mut [u8]) -> Result<(), Error> {
-        if label.len() > 249 {
-            return Err(Error::InvalidConfig(
-                "exporter label longer than 249 octets".into(),
-            ));
-        }
-        if out.len() > 255 * self.suite.hash_len() || out.len() > usize::from(u16::MAX) {
-            return Err(Error::InvalidConfig(
-                "exporter output longer than 255 hash lengths".into(),
-            ));
-        }
-        let empty = self.suite.empty_hash();
-        let expander = self.suite.hkdf.expander_for_okm(&self.secret);
-        let derived = self.suite.derive(expander.as_ref(), label, empty.as_ref());
-        let context_hash = self.suite.hash.hash(context);
-        let expander = self.suite.hkdf.expander_for_okm(&derived);
-        expand_label_into(expander.as_ref(), b"exporter", context_hash.as_ref(), out);
-        Ok(())
+        crate::tls13_hkdf::export(
+            self.suite.hkdf,
+            self.suite.hash,
+            &self.secret,
+            label,
+            context,
+            out,
+        )
     }
 }
 
