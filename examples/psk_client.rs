@@ -57,6 +57,7 @@ fn run() -> Result<(), String> {
 
     let tcp = TcpStream::connect(&connect).map_err(|e| format!("connect {connect}: {e}"))?;
     tcp.set_read_timeout(Some(Duration::from_secs(30))).ok();
+    tcp.set_nodelay(true).ok();
     let conn = PskClientConnection::new(Arc::new(config)).map_err(|e| e.to_string())?;
     let mut tls = PskStream::new(conn, tcp);
     tls.handshake().map_err(|e| format!("handshake: {e}"))?;

@@ -58,6 +58,7 @@ fn config() -> Result<(String, PskServerConfig), String> {
 
 fn serve(config: Arc<PskServerConfig>, tcp: TcpStream) -> Result<String, String> {
     tcp.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    tcp.set_nodelay(true).ok();
     let mut tls = PskStream::new(PskServerConnection::new(config), tcp);
     tls.handshake()
         .map_err(|e| format!("handshake failed: {e}"))?;

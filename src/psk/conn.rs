@@ -382,8 +382,12 @@ impl ConnectionCommon {
     pub(crate) fn fail(&mut self, e: Error) -> Error {
         if !self.failed {
             self.failed = true;
-            if let Some(alert) = e.alert() {
-                let _ = self.send_alert_record(alert, true);
+            match e.alert() {
+                Some(alert) => {
+                    log::debug!("{:?}: {e}; sending fatal alert {alert:?}", self.side);
+                    let _ = self.send_alert_record(alert, true);
+                }
+                None => log::debug!("{:?}: {e}", self.side),
             }
         }
         e
@@ -750,6 +754,13 @@ impl ConnectionCommon {
 
     /// Both Finished messages are done.
     pub(crate) fn complete_handshake(&mut self) {
+        log::debug!(
+            "{:?}: handshake complete ({:?}, {:?}, {:?})",
+            self.side,
+            self.negotiated_cipher_suite(),
+            self.group,
+            self.mode
+        );
         self.handshake_complete = true;
         self.may_send_app_data = true;
         self.flush_pending_plaintext();
