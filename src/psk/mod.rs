@@ -33,6 +33,8 @@ mod codec;
 mod config;
 mod conn;
 mod key_schedule;
+#[cfg(test)]
+mod proptests;
 mod record;
 mod server;
 mod stream;
