@@ -511,4 +511,8 @@ fn a_failed_connection_stays_failed() {
     assert!(handshake(&mut c, &mut s).is_err());
     assert!(s.process_new_packets().is_err());
     assert!(s.writer().write(b"x").is_err());
+    // Reading reports the failure instead of "would block" (which would spin a blocking loop).
+    let err = s.reader().read(&mut [0u8; 8]).unwrap_err();
+    assert_ne!(err.kind(), std::io::ErrorKind::WouldBlock);
+    assert!(!s.wants_read());
 }

@@ -790,6 +790,9 @@ impl io::Read for Reader<'_> {
                 "peer closed the connection without sending TLS close_notify",
             ));
         }
+        if self.core.failed {
+            return Err(io::Error::other("the TLS connection has failed"));
+        }
         Err(io::ErrorKind::WouldBlock.into())
     }
 }
