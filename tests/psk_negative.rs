@@ -684,6 +684,18 @@ fn legacy_version_ssl3_or_lower_is_protocol_version() {
 }
 
 #[test]
+fn other_legacy_versions_are_ignored_when_supported_versions_offers_tls13() {
+    // RFC 8446 §4.2.1: with supported_versions present, servers MUST ignore legacy_version.
+    for v in [0x0301, 0x0302, 0x0304] {
+        let (mut ch, kx) = scripted_hello(&[NamedGroup::X25519]);
+        ch.legacy_version = v;
+        ch.bind(0, &KEY, &[]);
+        let (mut s, mut app) = scripted_client_handshake(&ch, kx);
+        server_still_works(&mut s, &mut app);
+    }
+}
+
+#[test]
 fn client_hello_without_pre_shared_key_is_handshake_failure() {
     let mut ch = default_hello();
     ch.remove_ext(ext::PRE_SHARED_KEY);

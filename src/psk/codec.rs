@@ -42,6 +42,7 @@ pub(crate) mod ext {
 }
 
 /// `ProtocolVersion` values.
+pub(crate) const SSL3: u16 = 0x0300;
 pub(crate) const TLS12: u16 = 0x0303;
 pub(crate) const TLS13: u16 = 0x0304;
 

@@ -212,12 +212,13 @@ impl ServerHandshake {
         let ch = codec::ClientHello::decode(body)?;
         core.allow_ccs();
 
-        // Version: TLS 1.3 only, through supported_versions (RFC 8446 §4.2.1).
+        // Version: TLS 1.3 only, through supported_versions; legacy_version is then ignored
+        // (RFC 8446 §4.2.1) except that SSL 3.0 or lower is refused (Appendix D.5).
         let offers_tls13 = ch
             .supported_versions
             .as_ref()
             .is_some_and(|v| v.contains(&codec::TLS13));
-        if !offers_tls13 || ch.legacy_version < codec::TLS12 {
+        if !offers_tls13 || ch.legacy_version <= codec::SSL3 {
             return Err(Error::PeerIncompatible {
                 alert: AlertDescription::ProtocolVersion,
                 what: "client does not offer TLS 1.3",
