@@ -12,7 +12,7 @@
 
 mod common;
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::sync::Arc;
 
 use common::raw::{
@@ -957,6 +957,61 @@ fn alert_mid_handshake_is_alert_received() {
     let (err, wire) = fails(&mut s, &alert);
     assert_matches!(err, Error::AlertReceived(AlertDescription::DecryptError));
     assert!(wire.is_empty());
+}
+
+#[test]
+fn close_notify_during_the_handshake_fails_it() {
+    // A handshake that can no longer complete must not be reported as a clean closure.
+    let (mut s, _keys, _) = server_awaiting_client_finished();
+    let close = record(ALERT, &[1, 0]);
+    let err = deliver(&mut s, &close).unwrap_err();
+    assert_matches!(err, Error::AlertReceived(AlertDescription::CloseNotify));
+    assert!(s.is_handshaking());
+
+    let (mut s, mut keys, _) = server_awaiting_client_finished();
+    let err = deliver(&mut s, &keys.seal.seal(ALERT, &[1, 0])).unwrap_err();
+    assert_matches!(err, Error::AlertReceived(AlertDescription::CloseNotify));
+
+    // close_notify instead of a ServerHello.
+    let (mut c, _) = start_client(client_config(&[NamedGroup::X25519]));
+    let (err, wire) = fails(&mut c, &record(ALERT, &[1, 0]));
+    assert_matches!(err, Error::AlertReceived(AlertDescription::CloseNotify));
+    assert!(wire.is_empty());
+}
+
+#[test]
+fn blocking_stream_does_not_spin_on_close_notify_during_the_handshake() {
+    // The blocking adapter used to loop forever: the handshake was unfinished but the
+    // connection no longer wanted to read.
+    struct Peer {
+        input: std::io::Cursor<Vec<u8>>,
+    }
+    impl Read for Peer {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.input.read(buf)
+        }
+    }
+    impl Write for Peer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let c = PskClientConnection::new(Arc::new(client_config(&[NamedGroup::X25519]))).unwrap();
+        let peer = Peer {
+            input: std::io::Cursor::new(record(ALERT, &[1, 0])),
+        };
+        let mut stream = PskStream::new(c, peer);
+        let _ = tx.send(stream.handshake().map_err(|e| e.to_string()));
+    });
+    let result = rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("PskStream::handshake returned");
+    assert!(result.is_err(), "{result:?}");
 }
 
 #[test]

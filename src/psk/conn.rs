@@ -448,7 +448,7 @@ impl ConnectionCommon {
                 // The peer failed before it had our keys; its alert is in the clear.
                 let body = self.framer.body_mut(&header).to_vec();
                 return match self.handle_alert(&body) {
-                    Ok(()) => Err(unexpected("unprotected close_notify")),
+                    Ok(()) => Err(unexpected("unprotected warning alert")),
                     e => e,
                 };
             }
@@ -495,7 +495,10 @@ impl ConnectionCommon {
         };
         let desc = AlertDescription::from(*desc);
         match desc {
-            AlertDescription::CloseNotify => {
+            // Closure once the peer is authenticated. Before that a close_notify ends a
+            // handshake that can no longer complete: a failure, not a clean end of stream
+            // (as rustls does; an unauthenticated close_notify must not look like EOF).
+            AlertDescription::CloseNotify if self.may_receive_app_data => {
                 self.peer_closed = true;
                 Ok(())
             }
