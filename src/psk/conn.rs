@@ -564,13 +564,34 @@ impl ConnectionCommon {
             } else {
                 hs.handle(self, &message)?;
             }
-            if self.read_key_changed && !self.handshake_buf.is_empty() {
-                return Err(unexpected("handshake data spanning a key change"));
-            }
+            self.check_key_change_boundary()?;
             if hs.paused() {
                 return Ok(());
             }
         }
+    }
+
+    /// RFC 8446 §5.1: handshake messages must not span a key change, so nothing may be left
+    /// over once the message that changed the read key has been handled.
+    fn check_key_change_boundary(&self) -> Result<(), Error> {
+        if self.read_key_changed && !self.handshake_buf.is_empty() {
+            return Err(unexpected("handshake data spanning a key change"));
+        }
+        Ok(())
+    }
+
+    /// Hands `message` to the state machine outside record processing (a deferred server
+    /// resuming with its buffered ClientHello), under the same key-change rule as messages
+    /// taken from records: bytes that arrived after it in the same record must not survive
+    /// the read-key change it causes.
+    pub(crate) fn resume_handshake(
+        &mut self,
+        hs: &mut dyn Handshake,
+        message: &[u8],
+    ) -> Result<(), Error> {
+        self.read_key_changed = false;
+        hs.handle(self, message)?;
+        self.check_key_change_boundary()
     }
 
     fn handle_post_handshake(&mut self, message: &[u8]) -> Result<(), Error> {

@@ -105,7 +105,7 @@ impl PskServerConnection {
         self.state.keys = KeySource::Provided(psk);
         self.state.state = State::ExpectClientHello(waiting.retry);
         let client_hello = waiting.client_hello;
-        if let Err(e) = self.state.handle(&mut self.core, &client_hello) {
+        if let Err(e) = self.core.resume_handshake(&mut self.state, &client_hello) {
             return Err(self.core.fail(e));
         }
         self.process_new_packets()
