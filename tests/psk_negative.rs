@@ -790,6 +790,85 @@ fn early_data_beyond_the_skip_budget_is_bad_record_mac() {
 }
 
 #[test]
+fn early_data_after_hello_retry_request_is_skipped() {
+    // RFC 8446 §4.2.10: after a HelloRetryRequest the server skips records of outer type
+    // application_data (the 0-RTT data sent with ClientHello1) up to its budget.
+    let groups = [NamedGroup::X25519, NamedGroup::secp256r1];
+    let (mut ch1, _) = scripted_hello(&groups);
+    ch1.set_ext(ext::EARLY_DATA, Vec::new());
+    ch1.bind(0, &KEY, &[]);
+    let ch1_msg = ch1.encode();
+    let mut flight = record(HANDSHAKE, &ch1_msg);
+    flight.extend(early_data_records(&ch1_msg, 3, 500));
+    // A full-size protected record too (longer than any plaintext record may be).
+    flight.extend(Sealer::new(&[9; 32]).seal(APP_DATA, &[0; 16384]));
+
+    let config = server_config()
+        .with_groups(&[NamedGroup::secp256r1])
+        .unwrap();
+    let mut s = PskServerConnection::new(Arc::new(config));
+    deliver(&mut s, &flight).expect("0-RTT records after a HelloRetryRequest are skipped");
+    let out = parse_records(&take(&mut s));
+    let hrr = ServerHello::parse(&out[0].body);
+    assert!(hrr.is_hrr());
+    assert_eq!(
+        out[1],
+        Record {
+            typ: CCS,
+            body: vec![1]
+        }
+    );
+
+    // ClientHello2: no early_data, a secp256r1 share, binder over the HRR transcript.
+    let mut ch2 = ch1.clone();
+    ch2.remove_ext(ext::EARLY_DATA);
+    let kx = raw::client_share(NamedGroup::secp256r1);
+    ch2.set_key_shares(&[(P256, kx.pub_key())]);
+    let mut prefix = raw::message_hash(&ch1_msg);
+    prefix.extend_from_slice(&out[0].body);
+    ch2.bind(0, &KEY, &prefix);
+    let ch2_msg = ch2.encode();
+    deliver(&mut s, &record(HANDSHAKE, &ch2_msg)).unwrap();
+    let (keys, rest) = read_server_flight(&prefix, &ch2_msg, kx, &parse_records(&take(&mut s)));
+    assert!(rest.is_empty());
+    let mut app = finish_client(&mut s, keys);
+    assert!(s.had_hello_retry_request());
+    server_still_works(&mut s, &mut app);
+}
+
+#[test]
+fn early_data_flood_after_hello_retry_request_is_unexpected_message() {
+    // Beyond the skip budget an unprotected-phase application_data record is simply out of
+    // place again.
+    let groups = [NamedGroup::X25519, NamedGroup::secp256r1];
+    let (mut ch1, _) = scripted_hello(&groups);
+    ch1.set_ext(ext::EARLY_DATA, Vec::new());
+    ch1.bind(0, &KEY, &[]);
+    let ch1_msg = ch1.encode();
+    let mut flight = record(HANDSHAKE, &ch1_msg);
+    flight.extend(early_data_records(&ch1_msg, 5, 16384));
+    let config = server_config()
+        .with_groups(&[NamedGroup::secp256r1])
+        .unwrap();
+    let mut s = PskServerConnection::new(Arc::new(config));
+    let (err, wire) = fails(&mut s, &flight);
+    assert_matches!(
+        err,
+        Error::PeerMisbehaved {
+            alert: AlertDescription::UnexpectedMessage,
+            ..
+        }
+    );
+    let out = parse_records(&wire);
+    assert!(ServerHello::parse(&out[0].body).is_hrr());
+    assert_eq!(
+        record(out[2].typ, &out[2].body),
+        plain_alert(AlertDescription::UnexpectedMessage)
+    );
+    assert_eq!(out.len(), 3);
+}
+
+#[test]
 fn application_data_after_hello_retry_request_without_early_data_is_unexpected_message() {
     // Without an early_data offer nothing is skipped.
     let groups = [NamedGroup::X25519, NamedGroup::secp256r1];

@@ -432,6 +432,14 @@ impl ConnectionCommon {
             return self.handle_ccs(&body);
         }
         if !self.record.is_decrypting() {
+            if outer == ContentType::ApplicationData {
+                // Protected (up to 2^14 + 256 octets): only 0-RTT data of a ClientHello
+                // answered with a HelloRetryRequest is skipped here (§4.2.10).
+                if self.record.skip_early_data_record(header.len) {
+                    return Ok(());
+                }
+                return Err(unexpected("application data before the handshake keys"));
+            }
             if header.len > MAX_PLAINTEXT {
                 return Err(record::record_overflow("plaintext record longer than 2^14"));
             }
@@ -439,7 +447,7 @@ impl ConnectionCommon {
             return match outer {
                 ContentType::Handshake => self.handle_handshake_data(&body, hs),
                 ContentType::Alert => self.handle_alert(&body),
-                _ => Err(unexpected("application data before the handshake keys")),
+                _ => Err(unexpected("record of unexpected content type")),
             };
         }
         match outer {

@@ -164,6 +164,18 @@ impl RecordLayer {
         self.early_data_skip_budget = budget;
     }
 
+    /// Whether a protected record of `len` octets that cannot be opened — it failed to
+    /// decrypt, or arrived while no read key is installed (0-RTT data sent with a ClientHello
+    /// that got a HelloRetryRequest) — is rejected early data to skip. Charges the budget.
+    pub(crate) fn skip_early_data_record(&mut self, len: usize) -> bool {
+        if self.early_data_skip_budget >= len {
+            self.early_data_skip_budget -= len;
+            true
+        } else {
+            false
+        }
+    }
+
     /// Appends one record of `typ` carrying `payload` (at most 2^14 octets) to `out`.
     pub(crate) fn seal(
         &mut self,
@@ -218,8 +230,7 @@ impl RecordLayer {
                 self.early_data_skip_budget = 0;
                 Ok(Opened::Plain(plain.typ, plain.payload))
             }
-            Err(rustls::Error::DecryptError) if self.early_data_skip_budget >= len => {
-                self.early_data_skip_budget -= len;
+            Err(rustls::Error::DecryptError) if self.skip_early_data_record(len) => {
                 Ok(Opened::SkippedEarlyData)
             }
             Err(rustls::Error::DecryptError) => Err(Error::DecryptError),

@@ -211,6 +211,8 @@ impl ServerHandshake {
     ) -> Result<State, Error> {
         let ch = codec::ClientHello::decode(body)?;
         core.allow_ccs();
+        // Records of rejected 0-RTT data are skipped only until the next ClientHello.
+        core.record.skip_early_data(0);
 
         // Version: TLS 1.3 only, through supported_versions; legacy_version is then ignored
         // (RFC 8446 §4.2.1) except that SSL 3.0 or lower is refused (Appendix D.5).
@@ -550,6 +552,11 @@ impl ServerHandshake {
         transcript.start_hash(hash);
         core.send_handshake(&hrr)?;
         core.hello_retry = true;
+        if ch.early_data {
+            // The client may already have sent 0-RTT data, which nobody can decrypt now: skip
+            // records of outer type application_data until ClientHello2 (RFC 8446 §4.2.10).
+            core.record.skip_early_data(EARLY_DATA_SKIP_LIMIT);
+        }
         if !ch.session_id.is_empty() {
             core.send_ccs_once();
         }
