@@ -1340,6 +1340,27 @@ fn protected_ciphertext_over_2_14_plus_256_is_record_overflow() {
 }
 
 #[test]
+fn empty_or_short_protected_records_are_bad_record_mac() {
+    // Shorter than the AEAD tag: nothing authenticates, nothing may be dropped silently.
+    for len in [0usize, 1, 16] {
+        let err = server_rejects_after_handshake(
+            |_| record(APP_DATA, &vec![0; len]),
+            AlertDescription::BadRecordMac,
+        );
+        assert_matches!(err, Error::DecryptError);
+        let err = client_rejects_after_handshake(
+            |_| record(APP_DATA, &vec![0; len]),
+            AlertDescription::BadRecordMac,
+        );
+        assert_matches!(err, Error::DecryptError);
+        client_rejects_flight(
+            |_| record(APP_DATA, &vec![0; len]),
+            AlertDescription::BadRecordMac,
+        );
+    }
+}
+
+#[test]
 fn tampered_record_is_bad_record_mac() {
     let err = server_rejects_after_handshake(
         |app| {

@@ -25,7 +25,7 @@ const RECEIVED_PLAINTEXT_LIMIT: usize = 16 * 1024 * 1024;
 const MAX_RECORDS_WITHOUT_DATA: u32 = 64;
 /// Dummy ChangeCipherSpec records tolerated during a handshake.
 const MAX_CCS: u32 = 8;
-/// Ciphertext of rejected 0-RTT data a server skips (RFC 8446 §4.2.10).
+/// Octets of rejected 0-RTT records (headers included) a server skips (RFC 8446 §4.2.10).
 pub(crate) const EARLY_DATA_SKIP_LIMIT: usize = 64 * 1024;
 
 /// Which side of the connection this is.
