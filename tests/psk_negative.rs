@@ -1886,6 +1886,17 @@ fn server_hello_and_encrypted_extensions_in_one_record_is_unexpected_message() {
 }
 
 #[test]
+fn early_data_in_encrypted_extensions_is_unsupported_extension() {
+    // We never offer early_data; RFC 8446 §4.2: an unsolicited extension response is
+    // unsupported_extension.
+    let err = client_rejects_flight(
+        |s| s.send(&ee_message(&[(ext::EARLY_DATA, vec![])])),
+        AlertDescription::UnsupportedExtension,
+    );
+    assert_matches!(err, Error::PeerMisbehaved { .. });
+}
+
+#[test]
 fn encrypted_extensions_with_unsolicited_or_misplaced_extensions() {
     // ALPN we did not offer: unsupported_extension.
     client_rejects_flight(
