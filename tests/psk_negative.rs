@@ -731,6 +731,27 @@ fn client_hello_without_pre_shared_key_is_handshake_failure() {
     assert_eq!(wire, plain_alert(AlertDescription::HandshakeFailure));
 }
 
+#[test]
+fn no_common_cipher_suite_is_handshake_failure() {
+    // The client offers only a suite the server is not configured for.
+    let mut ch = default_hello();
+    ch.cipher_suites = vec![0x1301];
+    ch.bind(0, &KEY, &[]);
+    let config = server_config()
+        .with_cipher_suites(&[CipherSuite::TLS13_CHACHA20_POLY1305_SHA256])
+        .unwrap();
+    let mut s = PskServerConnection::new(Arc::new(config));
+    let (err, wire) = fails(&mut s, &record(HANDSHAKE, &ch.encode()));
+    assert_matches!(
+        err,
+        Error::PeerIncompatible {
+            alert: AlertDescription::HandshakeFailure,
+            ..
+        }
+    );
+    assert_eq!(wire, plain_alert(AlertDescription::HandshakeFailure));
+}
+
 // ----- early data (never accepted) -----------------------------------------------------------
 
 /// `records` 0-RTT records of `size` octets each under the client early traffic key.

@@ -229,6 +229,18 @@ impl ServerHandshake {
         if ch.compression_methods != [0] {
             return Err(illegal("legacy_compression_methods is not exactly [null]"));
         }
+        // No suite in common at all says nothing about the offered identities: answer it as
+        // such (handshake_failure) instead of letting PSK selection find no usable key.
+        let suites = &self.config.common.suites;
+        if !suites
+            .iter()
+            .any(|s| ch.cipher_suites.contains(&u16::from(s.common.suite)))
+        {
+            return Err(Error::PeerIncompatible {
+                alert: AlertDescription::HandshakeFailure,
+                what: "no TLS 1.3 cipher suite in common",
+            });
+        }
         let Some(offered) = ch.psks.as_ref() else {
             return Err(Error::PeerIncompatible {
                 alert: AlertDescription::HandshakeFailure,
