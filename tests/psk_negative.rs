@@ -1137,8 +1137,9 @@ fn blocking_stream_does_not_spin_on_close_notify_during_the_handshake() {
 
 #[test]
 fn handshake_message_larger_than_the_limit_is_illegal_parameter() {
-    // 65536 octets announced: over the 64 KiB limit (OpenSSL and BoringSSL send
-    // illegal_parameter for an excessive message size too; RFC 8446 names no alert).
+    // 65536 octets announced: over the 64 KiB limit. RFC 8446 names no alert for a local
+    // size limit; OpenSSL's state machine sends illegal_parameter for an excessive message
+    // size too, and so do we.
     let (err, wire) = fails(&mut server(), &record(HANDSHAKE, &[1, 0x01, 0x00, 0x00]));
     assert_matches!(
         err,
@@ -1152,6 +1153,257 @@ fn handshake_message_larger_than_the_limit_is_illegal_parameter() {
     let mut s = server();
     deliver(&mut s, &record(HANDSHAKE, &[1, 0x00, 0xff, 0xff])).unwrap();
     assert!(!s.wants_write());
+}
+
+#[test]
+fn handshake_messages_other_than_finished_before_the_client_finished_are_unexpected_message() {
+    let ch_msg = default_hello().encode();
+    for message in [
+        ch_msg,
+        handshake(hs::END_OF_EARLY_DATA, &[]),
+        handshake(hs::KEY_UPDATE, &[0]),
+        handshake(hs::CERTIFICATE, &[0, 0, 0, 0]),
+        handshake(hs::ENCRYPTED_EXTENSIONS, &[0, 0]),
+    ] {
+        let (mut s, mut keys, mut app) = server_awaiting_client_finished();
+        let (err, wire) = fails(&mut s, &keys.seal.seal(HANDSHAKE, &message));
+        assert_matches!(
+            err,
+            Error::PeerMisbehaved {
+                alert: AlertDescription::UnexpectedMessage,
+                ..
+            }
+        );
+        assert_sealed_alert(&wire, &mut app.open, AlertDescription::UnexpectedMessage);
+    }
+}
+
+#[test]
+fn wrong_client_finished_is_decrypt_error_and_short_one_decode_error() {
+    let (mut s, mut keys, mut app) = server_awaiting_client_finished();
+    let mut verify = raw::finished_mac(&keys.secrets.client_hs, &keys.transcript);
+    verify[0] ^= 1;
+    let (err, wire) = fails(
+        &mut s,
+        &keys.seal.seal(HANDSHAKE, &handshake(hs::FINISHED, &verify)),
+    );
+    assert_matches!(
+        err,
+        Error::PeerMisbehaved {
+            alert: AlertDescription::DecryptError,
+            ..
+        }
+    );
+    assert_sealed_alert(&wire, &mut app.open, AlertDescription::DecryptError);
+
+    let (mut s, mut keys, mut app) = server_awaiting_client_finished();
+    let verify = raw::finished_mac(&keys.secrets.client_hs, &keys.transcript);
+    let (err, wire) = fails(
+        &mut s,
+        &keys
+            .seal
+            .seal(HANDSHAKE, &handshake(hs::FINISHED, &verify[..31])),
+    );
+    assert_matches!(
+        err,
+        Error::InvalidMessage {
+            alert: AlertDescription::DecodeError,
+            ..
+        }
+    );
+    assert_sealed_alert(&wire, &mut app.open, AlertDescription::DecodeError);
+}
+
+#[test]
+fn invalid_client_key_share_is_illegal_parameter() {
+    // An all-zero X25519 share (a low-order point: the shared secret would be zero).
+    let mut ch = default_hello();
+    ch.set_key_shares(&[(X25519, &[0; 32])]);
+    ch.bind(0, &KEY, &[]);
+    let (err, wire) = server_rejects(&ch);
+    assert_matches!(
+        err,
+        Error::PeerMisbehaved {
+            alert: AlertDescription::IllegalParameter,
+            ..
+        }
+    );
+    assert_eq!(wire, plain_alert(AlertDescription::IllegalParameter));
+    // A share of the wrong length.
+    let mut ch = default_hello();
+    ch.set_key_shares(&[(X25519, &[9; 31])]);
+    ch.bind(0, &KEY, &[]);
+    let (err, wire) = server_rejects(&ch);
+    assert_eq!(
+        err.alert(),
+        Some(AlertDescription::IllegalParameter),
+        "{err:?}"
+    );
+    assert_eq!(wire, plain_alert(AlertDescription::IllegalParameter));
+}
+
+#[test]
+fn identities_beyond_the_lookup_limit_are_not_tried() {
+    // The server looks up at most 8 identities (default): ours in 9th place is not found, and
+    // the failure is the unknown-identity one.
+    let mut ch = default_hello();
+    let mut offer = ch.psk_offer();
+    let ours = offer.identities.remove(0);
+    offer.binders.clear();
+    for i in 0..8 {
+        offer
+            .identities
+            .push((format!("other-{i}").into_bytes(), 0));
+        offer.binders.push(vec![0; 32]);
+    }
+    offer.identities.push(ours);
+    offer.binders.push(vec![0; 32]);
+    ch.set_psk_offer(&offer);
+    ch.bind(8, &KEY, &[]);
+    let (err, wire) = server_rejects(&ch);
+    assert_matches!(err, Error::PskRejected(PskRejection::UnknownIdentity));
+    assert_eq!(wire, plain_alert(AlertDescription::DecryptError));
+    // In 8th place it is found.
+    let mut ch = default_hello();
+    let mut offer = ch.psk_offer();
+    let ours = offer.identities.remove(0);
+    offer.binders.clear();
+    for i in 0..7 {
+        offer
+            .identities
+            .push((format!("other-{i}").into_bytes(), 0));
+        offer.binders.push(vec![0; 32]);
+    }
+    offer.identities.push(ours);
+    offer.binders.push(vec![0; 32]);
+    ch.set_psk_offer(&offer);
+    ch.bind(7, &KEY, &[]);
+    let mut s = server();
+    deliver(&mut s, &raw::records(HANDSHAKE, &ch.encode())).unwrap();
+    assert_eq!(s.psk_identity(), Some(ID));
+}
+
+#[test]
+fn very_long_identities() {
+    // A 65000-octet identity (the ClientHello spans several records) is simply unknown.
+    let mut ch = default_hello();
+    let mut offer = ch.psk_offer();
+    offer.identities[0].0 = vec![b'x'; 65000];
+    ch.set_psk_offer(&offer);
+    ch.bind(0, &KEY, &[]);
+    let (err, wire) = fails(&mut server(), &raw::records(HANDSHAKE, &ch.encode()));
+    assert_matches!(err, Error::PskRejected(PskRejection::UnknownIdentity));
+    assert_eq!(wire, plain_alert(AlertDescription::DecryptError));
+    // Two long identities and a long suite list make the ClientHello longer than the 64 KiB
+    // message limit (each vector still within its own length field).
+    let mut ch = default_hello();
+    let mut offer = ch.psk_offer();
+    offer.identities = vec![(vec![b'x'; 32000], 0), (vec![b'y'; 32700], 0)];
+    offer.binders = vec![vec![0; 32], vec![0; 32]];
+    ch.set_psk_offer(&offer);
+    ch.cipher_suites = vec![CHACHA; 500];
+    assert!(ch.encode().len() > 4 + 0xffff);
+    let (err, wire) = fails(&mut server(), &raw::records(HANDSHAKE, &ch.encode()));
+    assert_matches!(
+        err,
+        Error::PeerMisbehaved {
+            alert: AlertDescription::IllegalParameter,
+            ..
+        }
+    );
+    assert_eq!(wire, plain_alert(AlertDescription::IllegalParameter));
+}
+
+/// ClientHello1 (X25519 share; secp256r1 offered) to a secp256r1-only server, which answers
+/// with a HelloRetryRequest. Returns the server, ClientHello1 and the HRR message.
+fn server_after_hello_retry_request() -> (PskServerConnection, ClientHello, Vec<u8>, Vec<u8>) {
+    let (ch1, _) = scripted_hello(&[NamedGroup::X25519, NamedGroup::secp256r1]);
+    let config = server_config()
+        .with_groups(&[NamedGroup::secp256r1])
+        .unwrap();
+    let mut s = PskServerConnection::new(Arc::new(config));
+    let ch1_msg = ch1.encode();
+    deliver(&mut s, &record(HANDSHAKE, &ch1_msg)).unwrap();
+    let out = parse_records(&take(&mut s));
+    assert!(ServerHello::parse(&out[0].body).is_hrr());
+    (s, ch1, ch1_msg, out[0].body.clone())
+}
+
+/// ClientHello2 for the HRR: one secp256r1 share, edited by `edit`, bound over the HRR
+/// transcript (unless `edit` re-binds itself).
+fn client_hello2(
+    ch1: &ClientHello,
+    ch1_msg: &[u8],
+    hrr: &[u8],
+    edit: impl FnOnce(&mut ClientHello),
+) -> (ClientHello, Box<dyn ActiveKeyExchange>, Vec<u8>) {
+    let mut ch2 = ch1.clone();
+    let kx = raw::client_share(NamedGroup::secp256r1);
+    ch2.set_key_shares(&[(P256, kx.pub_key())]);
+    edit(&mut ch2);
+    let mut prefix = raw::message_hash(ch1_msg);
+    prefix.extend_from_slice(hrr);
+    ch2.bind(0, &KEY, &prefix);
+    (ch2, kx, prefix)
+}
+
+#[test]
+fn hello_retry_request_round_trip_with_the_scripted_client() {
+    // Control for the ClientHello2 cases.
+    let (mut s, ch1, ch1_msg, hrr) = server_after_hello_retry_request();
+    let (ch2, kx, prefix) = client_hello2(&ch1, &ch1_msg, &hrr, |_| {});
+    let ch2_msg = ch2.encode();
+    deliver(&mut s, &record(HANDSHAKE, &ch2_msg)).unwrap();
+    let (keys, _) = read_server_flight(&prefix, &ch2_msg, kx, &parse_records(&take(&mut s)));
+    let mut app = finish_client(&mut s, keys);
+    server_still_works(&mut s, &mut app);
+}
+
+#[test]
+fn client_hello2_that_breaks_the_hello_retry_request_is_illegal_parameter() {
+    let edits: [fn(&mut ClientHello); 5] = [
+        // Changed random or session ID.
+        |ch| ch.random[0] ^= 1,
+        |ch| ch.session_id[0] ^= 1,
+        // early_data after a HelloRetryRequest.
+        |ch| ch.set_ext(ext::EARLY_DATA, Vec::new()),
+        // The share is not (only) for the requested group.
+        |ch| {
+            let kx = raw::client_share(NamedGroup::X25519);
+            ch.set_key_shares(&[(X25519, kx.pub_key())]);
+        },
+        |ch| {
+            let mut shares = ch.key_shares();
+            let kx = raw::client_share(NamedGroup::X25519);
+            shares.push((X25519, kx.pub_key().to_vec()));
+            let refs: Vec<(u16, &[u8])> = shares.iter().map(|(g, k)| (*g, k.as_slice())).collect();
+            ch.set_key_shares(&refs);
+        },
+    ];
+    for edit in edits {
+        let (mut s, ch1, ch1_msg, hrr) = server_after_hello_retry_request();
+        let (ch2, _, _) = client_hello2(&ch1, &ch1_msg, &hrr, edit);
+        let (err, wire) = fails(&mut s, &record(HANDSHAKE, &ch2.encode()));
+        assert_matches!(
+            err,
+            Error::PeerMisbehaved {
+                alert: AlertDescription::IllegalParameter,
+                ..
+            }
+        );
+        assert_eq!(wire, plain_alert(AlertDescription::IllegalParameter));
+    }
+}
+
+#[test]
+fn client_hello2_binder_without_the_hello_retry_transcript_is_decrypt_error() {
+    // A binder over the truncated ClientHello2 alone (as if there had been no HRR).
+    let (mut s, ch1, ch1_msg, hrr) = server_after_hello_retry_request();
+    let (mut ch2, _, _) = client_hello2(&ch1, &ch1_msg, &hrr, |_| {});
+    ch2.bind(0, &KEY, &[]);
+    let (err, wire) = fails(&mut s, &record(HANDSHAKE, &ch2.encode()));
+    assert_matches!(err, Error::PskRejected(PskRejection::BadBinder));
+    assert_eq!(wire, plain_alert(AlertDescription::DecryptError));
 }
 
 // ----- interleaving ------------------------------------------------------------------------
@@ -1741,6 +1993,85 @@ fn truncated_server_hello_then_eof_is_an_error() {
             alert: AlertDescription::DecodeError,
             ..
         }
+    );
+}
+
+#[test]
+fn invalid_server_key_share_is_illegal_parameter() {
+    for key in [vec![0u8; 32], vec![5u8; 31]] {
+        let err = assert_client_plain_alert(
+            client_rejects_server_hello(client_config(&[NamedGroup::X25519]), |sh| {
+                sh.set_ext(ext::KEY_SHARE, key_share_entry(X25519, &key))
+            }),
+            AlertDescription::IllegalParameter,
+        );
+        assert_matches!(err, Error::PeerMisbehaved { .. });
+    }
+}
+
+#[test]
+fn server_hello_after_hello_retry_request_must_keep_its_suite_and_group() {
+    // HRR for secp256r1 with chacha; the ServerHello then switches group or suite.
+    let groups = [NamedGroup::X25519, NamedGroup::secp256r1];
+    let config = PskClientConfig::new(psk())
+        .with_cipher_suites(&[
+            CipherSuite::TLS13_CHACHA20_POLY1305_SHA256,
+            CipherSuite::TLS13_AES_128_GCM_SHA256,
+        ])
+        .unwrap()
+        .with_groups(&groups)
+        .unwrap();
+    for (suite, group) in [
+        (0x1301u16, NamedGroup::secp256r1),
+        (CHACHA, NamedGroup::X25519),
+    ] {
+        let (mut c, ch1_msg) = start_client(config.clone());
+        let ch1 = ClientHello::parse(&ch1_msg);
+        let hrr = raw::hello_retry_request(
+            &ch1.session_id,
+            CHACHA,
+            vec![
+                (ext::SUPPORTED_VERSIONS, vec![3, 4]),
+                (ext::KEY_SHARE, P256.to_be_bytes().to_vec()),
+            ],
+        );
+        deliver(&mut c, &record(HANDSHAKE, &hrr.encode())).unwrap();
+        let out = parse_records(&take(&mut c));
+        let ch2 = ClientHello::parse(&out.last().unwrap().body);
+        let client_key = &ch2.key_shares()[0].1;
+        let server_key = if group == NamedGroup::secp256r1 {
+            raw::server_share(group, client_key).0
+        } else {
+            raw::client_share(group).pub_key().to_vec()
+        };
+        let (mut sh, _) = answer(&ch1_msg);
+        sh.cipher_suite = suite;
+        sh.set_ext(
+            ext::KEY_SHARE,
+            key_share_entry(u16::from(group), &server_key),
+        );
+        let (err, wire) = fails(&mut c, &record(HANDSHAKE, &sh.encode()));
+        assert_matches!(
+            err,
+            Error::PeerMisbehaved {
+                alert: AlertDescription::IllegalParameter,
+                ..
+            }
+        );
+        assert_eq!(wire, plain_alert(AlertDescription::IllegalParameter));
+    }
+}
+
+#[test]
+fn short_server_finished_is_decode_error() {
+    client_rejects_flight(
+        |s| {
+            let mut w = s.send(&ee_message(&[]));
+            let fin = s.finished();
+            w.extend(s.send(&handshake(hs::FINISHED, &fin[4..20])));
+            w
+        },
+        AlertDescription::DecodeError,
     );
 }
 

@@ -68,6 +68,11 @@ pub fn record(typ: u8, body: &[u8]) -> Vec<u8> {
     out
 }
 
+/// `data` as records of `typ` of at most 2^14 octets each.
+pub fn records(typ: u8, data: &[u8]) -> Vec<u8> {
+    data.chunks(16384).flat_map(|c| record(typ, c)).collect()
+}
+
 /// Splits bytes produced by a peer into records (panics on a malformed stream: our peers'
 /// output must always frame).
 pub fn parse_records(mut wire: &[u8]) -> Vec<Record> {
