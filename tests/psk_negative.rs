@@ -409,27 +409,6 @@ fn client_connected() -> (PskClientConnection, AppKeys) {
     (c, AppKeys::new(s_ap, c_ap))
 }
 
-#[test]
-fn deferred_server_detects_handshake_data_spanning_the_key_change() {
-    let (ch_msg, kx, wire) = client_hello_spanning_key_change();
-    let mut s =
-        PskServerConnection::new_deferred(Arc::new(PskServerConfig::new(Arc::new(NoPskResolver))));
-    deliver(&mut s, &wire).unwrap();
-    assert!(s.is_awaiting_psk());
-    let err = s.provide_psk(Some(psk())).unwrap_err();
-    assert_matches!(
-        err,
-        Error::PeerMisbehaved {
-            alert: AlertDescription::UnexpectedMessage,
-            ..
-        }
-    );
-    let (keys, rest) = read_server_flight(&[], &ch_msg, kx, &parse_records(&take(&mut s)));
-    let mut app = client_app_keys(&keys);
-    let rest: Vec<u8> = rest.iter().flat_map(|r| record(r.typ, &r.body)).collect();
-    assert_sealed_alert(&rest, &mut app.open, AlertDescription::UnexpectedMessage);
-}
-
 // =============================================================================================
 // Server: the ClientHello and its PSK
 // =============================================================================================
@@ -1461,6 +1440,27 @@ fn client_hello_and_more_handshake_data_in_one_record_is_unexpected_message() {
     // The flight was queued before the error; the alert follows it under the server's
     // application key.
     let (keys, rest) = read_server_flight(&[], &ch_msg, kx, &parse_records(&out));
+    let mut app = client_app_keys(&keys);
+    let rest: Vec<u8> = rest.iter().flat_map(|r| record(r.typ, &r.body)).collect();
+    assert_sealed_alert(&rest, &mut app.open, AlertDescription::UnexpectedMessage);
+}
+
+#[test]
+fn deferred_server_detects_handshake_data_spanning_the_key_change() {
+    let (ch_msg, kx, wire) = client_hello_spanning_key_change();
+    let mut s =
+        PskServerConnection::new_deferred(Arc::new(PskServerConfig::new(Arc::new(NoPskResolver))));
+    deliver(&mut s, &wire).unwrap();
+    assert!(s.is_awaiting_psk());
+    let err = s.provide_psk(Some(psk())).unwrap_err();
+    assert_matches!(
+        err,
+        Error::PeerMisbehaved {
+            alert: AlertDescription::UnexpectedMessage,
+            ..
+        }
+    );
+    let (keys, rest) = read_server_flight(&[], &ch_msg, kx, &parse_records(&take(&mut s)));
     let mut app = client_app_keys(&keys);
     let rest: Vec<u8> = rest.iter().flat_map(|r| record(r.typ, &r.body)).collect();
     assert_sealed_alert(&rest, &mut app.open, AlertDescription::UnexpectedMessage);

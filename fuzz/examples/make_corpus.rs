@@ -188,4 +188,16 @@ fn main() {
     for (i, s) in structured.iter().enumerate() {
         write("psk_server_structured", &format!("seed{i}"), s);
     }
+
+    // psk_encrypted: arbitrary-encoded inputs (client or server side, before or after the
+    // handshake completes, a few frames).
+    let encrypted: [&[u8]; 4] = [
+        b"\x00\x00\x00",
+        b"\x01\x01\x00\x04\x00\x00\x00\x01\x05\x03",
+        b"\x00\x01\x10\x03\x18\x01\x02\x00\x00\x06hello\x05\x06",
+        b"\x01\x00\x22\x07\x01\x06\x00\x00\x00\x00\x00\x00\x01\x02",
+    ];
+    for (i, s) in encrypted.iter().enumerate() {
+        write("psk_encrypted", &format!("seed{i}"), s);
+    }
 }

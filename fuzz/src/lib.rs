@@ -4,6 +4,12 @@
 
 use std::sync::{Arc, OnceLock};
 
+/// The scripted-peer toolkit of the integration tests (framing, hellos, an independent
+/// SHA-256 key schedule, ChaCha20-Poly1305 record protection), shared with them.
+#[path = "../../tests/common/raw.rs"]
+#[allow(dead_code)]
+pub mod raw;
+
 use hmac::{Hmac, Mac};
 use rustls::{CipherSuite, NamedGroup};
 use rustls_capif::psk::{
