@@ -8,6 +8,7 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
+use f::raw::Extensions;
 use libfuzzer_sys::fuzz_target;
 use rustls_capif::psk::PskServerConnection;
 use rustls_capif_fuzz as f;
@@ -254,6 +255,75 @@ fn build_from(mut h: f::Hello, edits: HelloEdits, prefix: &[u8]) -> (Vec<u8>, Ve
     (message, records)
 }
 
+/// Oracle: if the server answered `message` with a ServerHello or HelloRetryRequest, the
+/// hello it accepted must have been acceptable (crash-free is not enough).
+fn check_answer(message: &[u8], prefix: &[u8], out: &[u8]) {
+    let Some(answer) = f::plaintext_handshake_messages(out).into_iter().next() else {
+        return;
+    };
+    if answer[0] != 2 {
+        return;
+    }
+    assert!(
+        message.len() >= 4 && message[0] == 1,
+        "answered a non-ClientHello"
+    );
+    let len =
+        usize::from(message[1]) << 16 | usize::from(message[2]) << 8 | usize::from(message[3]);
+    let first = &message[..(4 + len).min(message.len())];
+    let ch = f::Hello::parse(first).expect("accepted ClientHello parses");
+    let sh = f::raw::ServerHello::parse(&answer);
+
+    let mut types: Vec<u16> = ch.extensions.iter().map(|(t, _)| *t).collect();
+    assert_eq!(
+        ch.extensions.last().map(|e| e.0),
+        Some(41),
+        "pre_shared_key last"
+    );
+    types.sort_unstable();
+    let n = types.len();
+    types.dedup();
+    assert_eq!(types.len(), n, "accepted duplicate extensions");
+    assert!(ch.legacy_version > 0x0300);
+    assert_eq!(ch.compression_methods, [0]);
+    assert!(ch.u16_ext(43, 1).unwrap().contains(&0x0304));
+    let modes = ch.ext(45).expect("psk_key_exchange_modes present");
+    assert_eq!(sh.session_id, ch.session_id, "session ID echo");
+    let suites: Vec<u16> = ch
+        .cipher_suites
+        .chunks(2)
+        .filter(|c| c.len() == 2)
+        .map(|c| u16::from_be_bytes([c[0], c[1]]))
+        .collect();
+    assert!(suites.contains(&sh.cipher_suite), "suite was offered");
+    let (identities, binders) = ch.psk_offer().expect("well-formed pre_shared_key");
+    assert_eq!(identities.len(), binders.len());
+    let shares = ch.key_share_groups().unwrap_or_default();
+    let groups = ch.u16_ext(10, 2).unwrap_or_default();
+    assert!(shares.iter().all(|g| groups.contains(g)));
+
+    if sh.is_hrr() {
+        let group = f::hrr_selected_group(&answer).expect("HRR names a group");
+        assert!(groups.contains(&group) && !shares.contains(&group));
+        assert!(modes[1..].contains(&1), "HRR only for psk_dhe_ke");
+        return;
+    }
+    let selected = sh.ext(41).expect("selected_identity");
+    let index = usize::from(u16::from_be_bytes([selected[0], selected[1]]));
+    assert_eq!(identities[index], f::IDENTITY, "selected our identity");
+    let mut rebound = ch.clone();
+    assert!(rebound.rebind(index, prefix));
+    assert_eq!(rebound.ext(41), ch.ext(41), "accepted binder verifies");
+    match sh.ext(51) {
+        Some(_) => {
+            let (group, _) = sh.key_share();
+            assert!(shares.contains(&group), "server share for a client share");
+            assert!(modes[1..].contains(&1));
+        }
+        None => assert!(modes[1..].contains(&0), "psk_ke only if offered"),
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let Ok(input) = Input::arbitrary(&mut arbitrary::Unstructured::new(data)) else {
         return;
@@ -271,6 +341,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(out) = f::feed(&mut s, &wire, &mut chunker, f::provide_if_waiting) else {
         return;
     };
+    check_answer(&ch1, &[], &out);
     if let (Some(second), true) = (input.second, s.had_hello_retry_request()) {
         // ClientHello2: one share for the requested group, bound over
         // message_hash(ClientHello1) || HelloRetryRequest; then the edits.
@@ -285,10 +356,11 @@ fuzz_target!(|data: &[u8]| {
         }
         let mut prefix = f::message_hash(&ch1);
         prefix.extend_from_slice(&hrr);
-        let (_, wire) = build_from(h, second, &prefix);
-        if f::feed(&mut s, &wire, &mut chunker, f::provide_if_waiting).is_err() {
+        let (ch2, wire) = build_from(h, second, &prefix);
+        let Ok(out) = f::feed(&mut s, &wire, &mut chunker, f::provide_if_waiting) else {
             return;
-        }
+        };
+        check_answer(&ch2, &prefix, &out);
     }
     if f::feed(&mut s, &input.tail, &mut chunker, f::provide_if_waiting).is_ok() {
         f::finish(&mut s);

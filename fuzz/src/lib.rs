@@ -182,6 +182,9 @@ pub fn provide_if_waiting(s: &mut PskServerConnection) {
 
 // ----- an editable ClientHello ---------------------------------------------------------------
 
+/// Identities and binders of a pre_shared_key extension.
+pub type PskOffer = (Vec<Vec<u8>>, Vec<Vec<u8>>);
+
 /// A ClientHello parsed into fields that re-encode with every length recomputed.
 #[derive(Clone, Debug)]
 pub struct Hello {
@@ -223,6 +226,59 @@ pub fn put_vec16(out: &mut Vec<u8>, b: &[u8]) {
 }
 
 impl Hello {
+    pub fn ext(&self, typ: u16) -> Option<&[u8]> {
+        self.extensions
+            .iter()
+            .find(|(t, _)| *t == typ)
+            .map(|(_, b)| b.as_slice())
+    }
+
+    /// (identities, binders) of a well-formed pre_shared_key extension.
+    pub fn psk_offer(&self) -> Option<PskOffer> {
+        let mut d = self.ext(41)?;
+        let mut ids = vec16(&mut d)?;
+        let mut list = vec16(&mut d)?;
+        let mut identities = Vec::new();
+        while !ids.is_empty() {
+            identities.push(vec16(&mut ids)?.to_vec());
+            take(&mut ids, 4)?;
+        }
+        let mut binders = Vec::new();
+        while !list.is_empty() {
+            binders.push(vec8(&mut list)?.to_vec());
+        }
+        Some((identities, binders))
+    }
+
+    /// Groups of a well-formed key_share extension.
+    pub fn key_share_groups(&self) -> Option<Vec<u16>> {
+        let mut d = self.ext(51)?;
+        let mut list = vec16(&mut d)?;
+        let mut groups = Vec::new();
+        while !list.is_empty() {
+            let g = take(&mut list, 2)?;
+            groups.push(u16::from_be_bytes([g[0], g[1]]));
+            vec16(&mut list)?;
+        }
+        Some(groups)
+    }
+
+    /// A u16 list extension body with a `width`-octet length prefix.
+    pub fn u16_ext(&self, typ: u16, width: usize) -> Option<Vec<u16>> {
+        let mut d = self.ext(typ)?;
+        let list = if width == 1 {
+            vec8(&mut d)?
+        } else {
+            vec16(&mut d)?
+        };
+        Some(
+            list.chunks(2)
+                .filter(|c| c.len() == 2)
+                .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                .collect(),
+        )
+    }
+
     /// Parses a ClientHello handshake message (header included).
     pub fn parse(message: &[u8]) -> Option<Self> {
         let mut d = message.get(4..)?;
