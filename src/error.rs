@@ -98,7 +98,8 @@ pub enum Error {
     #[error("a record failed authentication (bad_record_mac)")]
     DecryptError,
 
-    /// The peer sent a fatal alert, or a warning alert other than close_notify/user_canceled.
+    /// The peer sent a fatal alert, a warning alert other than close_notify/user_canceled, or
+    /// close_notify before the handshake completed.
     #[error("peer sent alert {0:?}")]
     AlertReceived(AlertDescription),
 

@@ -476,9 +476,8 @@ impl ClientHandshake {
         body: &[u8],
     ) -> Result<State, Error> {
         let ee = codec::EncryptedExtensions::decode(body)?;
-        if ee.early_data {
-            return Err(illegal("server accepted early data we never sent"));
-        }
+        // early_data (never offered) is not allowed: check_extensions answers it with
+        // unsupported_extension like any unsolicited extension (RFC 8446 §4.2).
         let mut allowed = vec![ext::SUPPORTED_GROUPS];
         if self.config.server_name.is_some() {
             allowed.push(ext::SERVER_NAME);

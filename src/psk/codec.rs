@@ -42,6 +42,7 @@ pub(crate) mod ext {
 }
 
 /// `ProtocolVersion` values.
+pub(crate) const SSL3: u16 = 0x0300;
 pub(crate) const TLS12: u16 = 0x0303;
 pub(crate) const TLS13: u16 = 0x0304;
 
@@ -797,7 +798,6 @@ pub(crate) fn encode_hello_retry_request(
 pub(crate) struct EncryptedExtensions<'a> {
     pub(crate) alpn: Option<&'a [u8]>,
     pub(crate) server_name_ack: bool,
-    pub(crate) early_data: bool,
     pub(crate) extension_types: Vec<u16>,
 }
 
@@ -831,10 +831,8 @@ impl<'a> EncryptedExtensions<'a> {
                     b.finish("server_name in EncryptedExtensions must be empty")?;
                     ee.server_name_ack = true;
                 }
-                ext::EARLY_DATA => {
-                    b.finish("early_data in EncryptedExtensions must be empty")?;
-                    ee.early_data = true;
-                }
+                // Everything else (early_data included: we never offer it) is judged by the
+                // client against what it sent.
                 _ => {}
             }
         }
@@ -1050,7 +1048,6 @@ mod tests {
         let ee = EncryptedExtensions::decode(body).unwrap();
         assert_eq!(ee.alpn, Some(&b"http/1.1"[..]));
         assert!(ee.server_name_ack);
-        assert!(!ee.early_data);
     }
 
     #[test]

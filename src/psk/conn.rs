@@ -25,7 +25,7 @@ const RECEIVED_PLAINTEXT_LIMIT: usize = 16 * 1024 * 1024;
 const MAX_RECORDS_WITHOUT_DATA: u32 = 64;
 /// Dummy ChangeCipherSpec records tolerated during a handshake.
 const MAX_CCS: u32 = 8;
-/// Ciphertext of rejected 0-RTT data a server skips (RFC 8446 §4.2.10).
+/// Octets of rejected 0-RTT records (headers included) a server skips (RFC 8446 §4.2.10).
 pub(crate) const EARLY_DATA_SKIP_LIMIT: usize = 64 * 1024;
 
 /// Which side of the connection this is.
@@ -436,6 +436,14 @@ impl ConnectionCommon {
             return self.handle_ccs(&body);
         }
         if !self.record.is_decrypting() {
+            if outer == ContentType::ApplicationData {
+                // Protected (up to 2^14 + 256 octets): only 0-RTT data of a ClientHello
+                // answered with a HelloRetryRequest is skipped here (§4.2.10).
+                if self.record.skip_early_data_record(header.len) {
+                    return Ok(());
+                }
+                return Err(unexpected("application data before the handshake keys"));
+            }
             if header.len > MAX_PLAINTEXT {
                 return Err(record::record_overflow("plaintext record longer than 2^14"));
             }
@@ -443,7 +451,7 @@ impl ConnectionCommon {
             return match outer {
                 ContentType::Handshake => self.handle_handshake_data(&body, hs),
                 ContentType::Alert => self.handle_alert(&body),
-                _ => Err(unexpected("application data before the handshake keys")),
+                _ => Err(unexpected("record of unexpected content type")),
             };
         }
         match outer {
@@ -452,7 +460,7 @@ impl ConnectionCommon {
                 // The peer failed before it had our keys; its alert is in the clear.
                 let body = self.framer.body_mut(&header).to_vec();
                 return match self.handle_alert(&body) {
-                    Ok(()) => Err(unexpected("unprotected close_notify")),
+                    Ok(()) => Err(unexpected("unprotected warning alert")),
                     e => e,
                 };
             }
@@ -499,7 +507,10 @@ impl ConnectionCommon {
         };
         let desc = AlertDescription::from(*desc);
         match desc {
-            AlertDescription::CloseNotify => {
+            // Closure once the peer is authenticated. Before that a close_notify ends a
+            // handshake that can no longer complete: a failure, not a clean end of stream
+            // (as rustls does; an unauthenticated close_notify must not look like EOF).
+            AlertDescription::CloseNotify if self.may_receive_app_data => {
                 self.peer_closed = true;
                 Ok(())
             }
@@ -565,13 +576,34 @@ impl ConnectionCommon {
             } else {
                 hs.handle(self, &message)?;
             }
-            if self.read_key_changed && !self.handshake_buf.is_empty() {
-                return Err(unexpected("handshake data spanning a key change"));
-            }
+            self.check_key_change_boundary()?;
             if hs.paused() {
                 return Ok(());
             }
         }
+    }
+
+    /// RFC 8446 §5.1: handshake messages must not span a key change, so nothing may be left
+    /// over once the message that changed the read key has been handled.
+    fn check_key_change_boundary(&self) -> Result<(), Error> {
+        if self.read_key_changed && !self.handshake_buf.is_empty() {
+            return Err(unexpected("handshake data spanning a key change"));
+        }
+        Ok(())
+    }
+
+    /// Hands `message` to the state machine outside record processing (a deferred server
+    /// resuming with its buffered ClientHello), under the same key-change rule as messages
+    /// taken from records: bytes that arrived after it in the same record must not survive
+    /// the read-key change it causes.
+    pub(crate) fn resume_handshake(
+        &mut self,
+        hs: &mut dyn Handshake,
+        message: &[u8],
+    ) -> Result<(), Error> {
+        self.read_key_changed = false;
+        hs.handle(self, message)?;
+        self.check_key_change_boundary()
     }
 
     fn handle_post_handshake(&mut self, message: &[u8]) -> Result<(), Error> {

@@ -32,6 +32,9 @@ mod client;
 mod codec;
 mod config;
 mod conn;
+#[cfg(any(fuzzing, test))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod key_schedule;
 #[cfg(test)]
 mod proptests;

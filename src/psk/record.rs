@@ -136,8 +136,8 @@ pub(crate) struct RecordLayer {
     write_seq: u64,
     decrypter: Option<Box<dyn MessageDecrypter>>,
     read_seq: u64,
-    /// Octets of undecryptable records still allowed while skipping rejected 0-RTT data
-    /// (RFC 8446 §4.2.10); zero when not skipping.
+    /// Octets (record headers included) of undecryptable records still allowed while skipping
+    /// rejected 0-RTT data (RFC 8446 §4.2.10); zero when not skipping.
     early_data_skip_budget: usize,
 }
 
@@ -162,6 +162,21 @@ impl RecordLayer {
 
     pub(crate) fn skip_early_data(&mut self, budget: usize) {
         self.early_data_skip_budget = budget;
+    }
+
+    /// Whether a protected record of `len` octets that cannot be opened — it failed to
+    /// decrypt, or arrived while no read key is installed (0-RTT data sent with a ClientHello
+    /// that got a HelloRetryRequest) — is rejected early data to skip. Charges the budget
+    /// with the whole record, header included, so that nothing (not even an empty record)
+    /// is skipped when the budget is zero, and empty records cannot be skipped for free.
+    pub(crate) fn skip_early_data_record(&mut self, len: usize) -> bool {
+        let cost = HEADER_LEN + len;
+        if self.early_data_skip_budget >= cost {
+            self.early_data_skip_budget -= cost;
+            true
+        } else {
+            false
+        }
     }
 
     /// Appends one record of `typ` carrying `payload` (at most 2^14 octets) to `out`.
@@ -218,8 +233,7 @@ impl RecordLayer {
                 self.early_data_skip_budget = 0;
                 Ok(Opened::Plain(plain.typ, plain.payload))
             }
-            Err(rustls::Error::DecryptError) if self.early_data_skip_budget >= len => {
-                self.early_data_skip_budget -= len;
+            Err(rustls::Error::DecryptError) if self.skip_early_data_record(len) => {
                 Ok(Opened::SkippedEarlyData)
             }
             Err(rustls::Error::DecryptError) => Err(Error::DecryptError),

@@ -148,7 +148,7 @@ impl PskServerConnection {
         self.state.keys = KeySource::Provided(psk);
         self.state.state = State::ExpectClientHello(waiting.retry);
         let client_hello = waiting.client_hello;
-        if let Err(e) = self.state.handle(&mut self.core, &client_hello) {
+        if let Err(e) = self.core.resume_handshake(&mut self.state, &client_hello) {
             return Err(self.core.fail(e));
         }
         self.process_new_packets()
@@ -254,13 +254,16 @@ impl ServerHandshake {
     ) -> Result<State, Error> {
         let ch = codec::ClientHello::decode(body)?;
         core.allow_ccs();
+        // Records of rejected 0-RTT data are skipped only until the next ClientHello.
+        core.record.skip_early_data(0);
 
-        // Version: TLS 1.3 only, through supported_versions (RFC 8446 §4.2.1).
+        // Version: TLS 1.3 only, through supported_versions; legacy_version is then ignored
+        // (RFC 8446 §4.2.1) except that SSL 3.0 or lower is refused (Appendix D.5).
         let offers_tls13 = ch
             .supported_versions
             .as_ref()
             .is_some_and(|v| v.contains(&codec::TLS13));
-        if !offers_tls13 || ch.legacy_version < codec::TLS12 {
+        if !offers_tls13 || ch.legacy_version <= codec::SSL3 {
             return Err(Error::PeerIncompatible {
                 alert: AlertDescription::ProtocolVersion,
                 what: "client does not offer TLS 1.3",
@@ -268,6 +271,18 @@ impl ServerHandshake {
         }
         if ch.compression_methods != [0] {
             return Err(illegal("legacy_compression_methods is not exactly [null]"));
+        }
+        // No suite in common at all says nothing about the offered identities: answer it as
+        // such (handshake_failure) instead of letting PSK selection find no usable key.
+        let suites = &self.config.common.suites;
+        if !suites
+            .iter()
+            .any(|s| ch.cipher_suites.contains(&u16::from(s.common.suite)))
+        {
+            return Err(Error::PeerIncompatible {
+                alert: AlertDescription::HandshakeFailure,
+                what: "no TLS 1.3 cipher suite in common",
+            });
         }
         let Some(offered) = ch.psks.as_ref() else {
             return Err(Error::PeerIncompatible {
@@ -585,6 +600,11 @@ impl ServerHandshake {
         transcript.start_hash(hash);
         core.send_handshake(&hrr)?;
         core.hello_retry = true;
+        if ch.early_data {
+            // The client may already have sent 0-RTT data, which nobody can decrypt now: skip
+            // records of outer type application_data until ClientHello2 (RFC 8446 §4.2.10).
+            core.record.skip_early_data(EARLY_DATA_SKIP_LIMIT);
+        }
         if !ch.session_id.is_empty() {
             core.send_ccs_once();
         }

@@ -9,6 +9,8 @@ use std::ops::DerefMut;
 use rustls_capif::psk::{ConnectionCommon, PskClientConnection, PskServerConnection};
 use rustls_capif::Error;
 
+pub mod raw;
+
 /// Moves all pending TLS bytes from `from` to `to` (in one go, as one TCP read would).
 pub fn transfer(from: &mut ConnectionCommon, to: &mut ConnectionCommon) -> usize {
     let mut buf = Vec::new();

@@ -1,0 +1,23 @@
+//! A `PskClientConnection` started normally (its ClientHello is sent), then fed arbitrary
+//! bytes as the server's flight, in arbitrary chunkings.
+//!
+//! Input: `[seed, shape, bytes...]`; `seed` and `shape` pick the chunk sizes. The client
+//! sends an empty legacy_session_id (no middlebox compatibility), so a fuzzed ServerHello
+//! can get past the echo check to the suite, PSK, key-share and HelloRetryRequest logic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use rustls_capif::psk::PskClientConnection;
+use rustls_capif_fuzz as f;
+
+fuzz_target!(|data: &[u8]| {
+    let [seed, shape, rest @ ..] = data else {
+        return;
+    };
+    let mut c = PskClientConnection::new(f::client_config()).unwrap();
+    f::drain(&mut c);
+    let mut chunker = f::Chunker::new(*seed, *shape);
+    if f::feed(&mut c, rest, &mut chunker, |_| {}).is_ok() {
+        f::finish(&mut c);
+    }
+});

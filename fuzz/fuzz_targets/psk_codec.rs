@@ -1,0 +1,11 @@
+//! The handshake codec (private to the engine) through its `cfg(fuzzing)` entry point:
+//! ClientHello, ServerHello/HelloRetryRequest, EncryptedExtensions, handshake framing,
+//! KeyUpdate/NewSessionTicket and extension blocks, with decode → encode → decode checks.
+//! The first input octet selects the decoder.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    rustls_capif::psk::fuzzing::codec(data);
+});
