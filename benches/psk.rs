@@ -24,6 +24,9 @@
 //! cargo bench --bench psk -- --report-only                            # only the interleaved run
 //! ```
 //!
+//! `PSK_BULK_ONLY=1 cargo bench --bench psk -- --report-only` runs only the interleaved bulk
+//! comparison.
+//!
 //! For instruction counts under callgrind, `PSK_BENCH_CASE=<case> PSK_BENCH_ITERS=<n>` runs
 //! just `n` iterations of one case (after a warm-up) inside `psk::measured_loop` and exits;
 //! see `scripts/bench-callgrind.sh` and BENCHMARKS.md.
@@ -659,6 +662,9 @@ fn heap_report() {
 }
 
 fn interleaved_report() {
+    if std::env::var("PSK_BULK_ONLY").is_ok() {
+        return bulk_report();
+    }
     const ROUNDS: usize = 400;
     let f = Fixtures::new();
     assert_handshakes(&f);
@@ -684,6 +690,10 @@ fn interleaved_report() {
         );
     }
 
+    bulk_report();
+}
+
+fn bulk_report() {
     const BULK_ROUNDS: usize = 2000;
     println!("  bulk, one 16 KiB record client → server (seal + open + read out):");
     for (name, suite) in BULK_SUITES {
@@ -703,7 +713,9 @@ fn interleaved_report() {
             m[1] / m[0]
         );
     }
-    heap_report();
+    if std::env::var("PSK_BULK_ONLY").is_err() {
+        heap_report();
+    }
 }
 
 // ----- single-case runs for callgrind -----------------------------------------------------------
