@@ -57,12 +57,13 @@ pub struct IoState {
     pub peer_has_closed: bool,
 }
 
-/// A queue of byte chunks.
+/// A queue of byte chunks. Each chunk is the tail of a `Vec` from some start offset, so a
+/// buffer can be queued without moving its contents (a received record's plaintext stays
+/// where it was decrypted, after the record header).
 #[derive(Default)]
 pub(crate) struct ChunkQueue {
-    chunks: VecDeque<Vec<u8>>,
-    /// Bytes of the front chunk already consumed.
-    offset: usize,
+    /// Chunks with the offset of their first unconsumed byte.
+    chunks: VecDeque<(Vec<u8>, usize)>,
     len: usize,
 }
 
@@ -76,22 +77,27 @@ impl ChunkQueue {
     }
 
     pub(crate) fn push(&mut self, chunk: Vec<u8>) {
-        if !chunk.is_empty() {
-            self.len += chunk.len();
-            self.chunks.push_back(chunk);
+        self.push_from(chunk, 0);
+    }
+
+    /// Queues `chunk[start..]`.
+    pub(crate) fn push_from(&mut self, chunk: Vec<u8>, start: usize) {
+        if start < chunk.len() {
+            self.len += chunk.len() - start;
+            self.chunks.push_back((chunk, start));
         }
     }
 
     fn consume(&mut self, mut n: usize) {
         self.len -= n;
         while n > 0 {
-            let front_left = self.chunks[0].len() - self.offset;
+            let (front, start) = &mut self.chunks[0];
+            let front_left = front.len() - *start;
             if n >= front_left {
                 n -= front_left;
                 self.chunks.pop_front();
-                self.offset = 0;
             } else {
-                self.offset += n;
+                *start += n;
                 n = 0;
             }
         }
@@ -100,10 +106,10 @@ impl ChunkQueue {
     pub(crate) fn read(&mut self, out: &mut [u8]) -> usize {
         let mut done = 0;
         while done < out.len() {
-            let Some(front) = self.chunks.front() else {
+            let Some((front, start)) = self.chunks.front() else {
                 break;
             };
-            let avail = &front[self.offset..];
+            let avail = &front[*start..];
             let n = avail.len().min(out.len() - done);
             out[done..done + n].copy_from_slice(&avail[..n]);
             done += n;
@@ -118,9 +124,8 @@ impl ChunkQueue {
         }
         let mut slices = [io::IoSlice::new(&[]); 32];
         let mut count = 0;
-        for (i, chunk) in self.chunks.iter().take(slices.len()).enumerate() {
-            let from = if i == 0 { self.offset } else { 0 };
-            slices[i] = io::IoSlice::new(&chunk[from..]);
+        for (i, (chunk, start)) in self.chunks.iter().take(slices.len()).enumerate() {
+            slices[i] = io::IoSlice::new(&chunk[*start..]);
             count += 1;
         }
         let n = wr.write_vectored(&slices[..count])?;
@@ -129,11 +134,14 @@ impl ChunkQueue {
     }
 
     fn take_all(&mut self) -> Vec<Vec<u8>> {
-        let mut out: Vec<Vec<u8>> = self.chunks.drain(..).collect();
-        if let Some(first) = out.first_mut() {
-            first.drain(..self.offset);
-        }
-        self.offset = 0;
+        let out = self
+            .chunks
+            .drain(..)
+            .map(|(mut chunk, start)| {
+                chunk.drain(..start);
+                chunk
+            })
+            .collect();
         self.len = 0;
         out
     }
@@ -408,6 +416,8 @@ impl ConnectionCommon {
             };
             self.process_record(header, hs)?;
         }
+        // Keep no receive buffer while there is nothing in it (idle connections).
+        self.framer.release_if_empty();
         if self.has_seen_eof && !self.peer_closed && self.framer.pending() > 0 && !hs.paused() {
             return Err(Error::InvalidMessage {
                 alert: AlertDescription::DecodeError,
@@ -467,14 +477,28 @@ impl ConnectionCommon {
             _ => return Err(unexpected("unprotected record after keys were established")),
         }
         let body = self.framer.body_mut(&header);
+        let body_at = body.as_ptr() as usize;
         let (typ, plain) = match self.record.open(body)? {
-            Opened::Plain(typ, plain) => (typ, plain.to_vec()),
+            // The provider decrypts in place: the plaintext lies within the record body.
+            Opened::Plain(typ, plain) => (typ, record::range_within(body_at, header.len, plain)?),
             Opened::SkippedEarlyData => return Ok(()),
         };
+        let plain = header.start + plain.start..header.start + plain.end;
         match typ {
-            ContentType::Handshake => self.handle_handshake_data(&plain, hs),
-            ContentType::Alert => self.handle_alert(&plain),
-            ContentType::ApplicationData => self.handle_app_data(plain),
+            ContentType::Handshake => {
+                let data = self.framer.bytes(plain).to_vec();
+                self.handle_handshake_data(&data, hs)
+            }
+            ContentType::Alert => {
+                let data = self.framer.bytes(plain).to_vec();
+                self.handle_alert(&data)
+            }
+            ContentType::ApplicationData => {
+                // Application data is queued without a copy when it is most of the receive
+                // buffer and nothing follows it there: the buffer itself becomes the chunk.
+                let (buffer, start) = self.framer.take_or_copy(plain);
+                self.handle_app_data(buffer, start)
+            }
             _ => Err(unexpected("record of unknown inner content type")),
         }
     }
@@ -525,7 +549,8 @@ impl ConnectionCommon {
         }
     }
 
-    fn handle_app_data(&mut self, plain: Vec<u8>) -> Result<(), Error> {
+    /// Queues `buffer[start..]`, received application data.
+    fn handle_app_data(&mut self, buffer: Vec<u8>, start: usize) -> Result<(), Error> {
         if !self.handshake_buf.is_empty() {
             return Err(unexpected("application data inside a handshake message"));
         }
@@ -534,12 +559,12 @@ impl ConnectionCommon {
                 "application data before the handshake completed",
             ));
         }
-        if plain.is_empty() {
+        if buffer.len() == start {
             self.count_record_without_data()?;
         } else {
             self.records_without_data = 0;
         }
-        self.received_plaintext.push(plain);
+        self.received_plaintext.push_from(buffer, start);
         Ok(())
     }
 
@@ -861,6 +886,20 @@ mod tests {
         let mut out = [0u8; 16];
         assert_eq!(q.read(&mut out), 7);
         assert_eq!(&out[..7], b"o world");
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn chunk_queue_chunks_with_start_offsets() {
+        let mut q = ChunkQueue::default();
+        q.push_from(b"hdr:abc".to_vec(), 4);
+        q.push_from(b"xyz".to_vec(), 3);
+        q.push_from(b"..de".to_vec(), 2);
+        assert_eq!(q.len(), 5);
+        let mut out = [0u8; 4];
+        assert_eq!(q.read(&mut out[..2]), 2);
+        assert_eq!(&out[..2], b"ab");
+        assert_eq!(q.take_all(), [b"c".to_vec(), b"de".to_vec()]);
         assert!(q.is_empty());
     }
 

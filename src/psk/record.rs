@@ -5,6 +5,7 @@
 //! more; every record length is checked before anything is buffered for it.
 
 use std::io;
+use std::ops::Range;
 
 use rustls::crypto::cipher::{
     InboundOpaqueMessage, MessageDecrypter, MessageEncrypter, OutboundChunks, OutboundPlainMessage,
@@ -37,51 +38,98 @@ pub(crate) struct RecordHeader {
     pub(crate) len: usize,
 }
 
+/// Bytes asked for per read while the peer's records are small (handshake flights, short
+/// messages); a record larger than this is read whole once its header is in.
+pub(crate) const READ_SIZE: usize = 4096;
+
 /// Splits received bytes into records.
-#[derive(Default)]
+///
+/// The buffer is allocated when bytes arrive and freed once every record in it has been
+/// handed out ([`Framer::release_if_empty`]), so an idle connection holds no receive buffer.
+/// Reads are sized to the records the peer sends: [`READ_SIZE`] while they are small, what
+/// completes the record at the front once its header is in, and a whole maximal record per
+/// read while the peer sends large ones.
 pub(crate) struct Framer {
+    /// `buf[..filled]` are received bytes; the rest is zeroed room for the next read.
     buf: Vec<u8>,
+    filled: usize,
     /// Bytes before `consumed` belong to records already handed out.
     consumed: usize,
+    /// How much to ask for when no record header says more: the wire size of the last
+    /// record handed out, at least [`READ_SIZE`].
+    read_hint: usize,
+}
+
+impl Default for Framer {
+    fn default() -> Self {
+        Self {
+            buf: Vec::new(),
+            filled: 0,
+            consumed: 0,
+            read_hint: READ_SIZE,
+        }
+    }
 }
 
 impl Framer {
     /// Bytes received and not yet handed out as records.
     pub(crate) fn pending(&self) -> usize {
-        self.buf.len() - self.consumed
+        self.filled - self.consumed
     }
 
     /// Reads from `rd` into the buffer, at most what completes the next record plus one more.
     pub(crate) fn read_from(&mut self, rd: &mut dyn io::Read) -> io::Result<usize> {
         if self.consumed > 0 {
-            self.buf.drain(..self.consumed);
+            self.buf.copy_within(self.consumed..self.filled, 0);
+            self.filled -= self.consumed;
             self.consumed = 0;
         }
-        if self.buf.len() >= MAX_WIRE_RECORD {
+        if self.filled >= MAX_WIRE_RECORD {
             return Err(io::Error::other(
                 "TLS receive buffer full: call process_new_packets() before read_tls()",
             ));
         }
-        let room = 2 * MAX_WIRE_RECORD - self.buf.len();
-        let want = room.min(MAX_WIRE_RECORD);
-        let at = self.buf.len();
-        self.buf.resize(at + want, 0);
-        let result = rd.read(&mut self.buf[at..]);
-        let n = *result.as_ref().unwrap_or(&0);
-        self.buf.truncate(at + n.min(want));
-        result
+        // What completes the record at the front, if its header is in (lengths beyond the
+        // limit are refused by `next_record`; only the read size depends on them here).
+        let missing = match self.buf[..self.filled] {
+            [_, _, _, hi, lo, ..] => {
+                let len = usize::from(u16::from_be_bytes([hi, lo])).min(MAX_CIPHERTEXT);
+                (HEADER_LEN + len).saturating_sub(self.filled)
+            }
+            _ => 0,
+        };
+        let room = 2 * MAX_WIRE_RECORD - self.filled;
+        let want = missing.max(self.read_hint).min(room).min(MAX_WIRE_RECORD);
+        let end = self.filled + want;
+        if self.buf.len() < end {
+            self.buf.resize(end, 0);
+        }
+        let n = rd.read(&mut self.buf[self.filled..end])?;
+        self.filled += n.min(want);
+        Ok(n)
+    }
+
+    /// Frees the buffer if every received byte has been handed out.
+    pub(crate) fn release_if_empty(&mut self) {
+        if self.filled == self.consumed && !self.buf.is_empty() {
+            self.buf = Vec::new();
+            self.filled = 0;
+            self.consumed = 0;
+        }
     }
 
     /// Appends bytes directly (tests and fuzzing use this instead of `read_from`).
     #[cfg(test)]
     pub(crate) fn push(&mut self, data: &[u8]) {
+        self.buf.truncate(self.filled);
         self.buf.extend_from_slice(data);
+        self.filled = self.buf.len();
     }
 
     /// The next complete record, if any. Its body is at `buf[start..start + len]` until the
-    /// next call to `read_from`.
+    /// next call to `read_from` or `release_if_empty`.
     pub(crate) fn next_record(&mut self) -> Result<Option<RecordHeader>, Error> {
-        let avail = &self.buf[self.consumed..];
+        let avail = &self.buf[self.consumed..self.filled];
         if avail.len() < HEADER_LEN {
             return Ok(None);
         }
@@ -113,12 +161,50 @@ impl Framer {
         }
         let start = self.consumed + HEADER_LEN;
         self.consumed = start + len;
+        self.read_hint = (HEADER_LEN + len).max(READ_SIZE);
         Ok(Some(RecordHeader { typ, start, len }))
     }
 
     pub(crate) fn body_mut(&mut self, h: &RecordHeader) -> &mut [u8] {
         &mut self.buf[h.start..h.start + h.len]
     }
+
+    /// Bytes of a record handed out (until the next `read_from` or `release_if_empty`).
+    pub(crate) fn bytes(&self, range: Range<usize>) -> &[u8] {
+        &self.buf[range]
+    }
+
+    /// The bytes at `range` of the record last handed out, as `(buffer, start)` with the
+    /// bytes at `buffer[start..]`. When that record ends the received data and the bytes fill
+    /// at least half the buffer, the buffer itself is returned (the framer starts a new one):
+    /// no copy. Otherwise they are copied out.
+    pub(crate) fn take_or_copy(&mut self, range: Range<usize>) -> (Vec<u8>, usize) {
+        if self.consumed == self.filled && 2 * range.len() >= self.buf.len() {
+            let mut buf = core::mem::take(&mut self.buf);
+            buf.truncate(range.end);
+            self.filled = 0;
+            self.consumed = 0;
+            (buf, range.start)
+        } else {
+            (self.buf[range].to_vec(), 0)
+        }
+    }
+}
+
+/// Where `inner` lies within a buffer of `outer_len` bytes at address `outer_addr` (the
+/// record body a provider decrypted in place).
+pub(crate) fn range_within(
+    outer_addr: usize,
+    outer_len: usize,
+    inner: &[u8],
+) -> Result<Range<usize>, Error> {
+    let start = (inner.as_ptr() as usize).wrapping_sub(outer_addr);
+    if start > outer_len || inner.len() > outer_len - start {
+        return Err(Error::InvalidState(
+            "the crypto provider returned plaintext outside the record",
+        ));
+    }
+    Ok(start..start + inner.len())
 }
 
 /// What decryption yielded.
@@ -284,6 +370,97 @@ mod tests {
             f.next_record().unwrap_err().alert(),
             Some(AlertDescription::UnexpectedMessage)
         );
+    }
+
+    #[test]
+    fn framer_sizes_reads_to_records_and_frees_when_drained() {
+        /// Serves `data`, recording how much each read asked for.
+        struct Source {
+            data: Vec<u8>,
+            at: usize,
+            asked: Vec<usize>,
+        }
+        impl io::Read for Source {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                self.asked.push(buf.len());
+                let n = buf.len().min(self.data.len() - self.at);
+                buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+                self.at += n;
+                Ok(n)
+            }
+        }
+        let mut data = vec![22, 3, 3, 0, 3, 1, 2, 3];
+        for _ in 0..2 {
+            data.extend_from_slice(&[23, 3, 3, 0x40, 0]);
+            data.resize(data.len() + MAX_PLAINTEXT, 0x5a);
+        }
+        let mut src = Source {
+            data,
+            at: 0,
+            asked: Vec::new(),
+        };
+        let mut f = Framer::default();
+
+        // A small record: one small read, and no buffer kept once it is handed out.
+        f.read_from(&mut src).unwrap();
+        assert_eq!(src.asked, [READ_SIZE]);
+        let h = f.next_record().unwrap().unwrap();
+        assert_eq!((h.typ, h.len), (ContentType::Handshake, 3));
+        // The next record's first bytes are still here: nothing is freed yet.
+        assert!(f.next_record().unwrap().is_none());
+        f.release_if_empty();
+        assert_eq!(f.buf.len(), READ_SIZE);
+        // Its header is in: the next read asks for exactly the rest of it.
+        f.read_from(&mut src).unwrap();
+        assert_eq!(src.asked[1], HEADER_LEN + MAX_PLAINTEXT - (READ_SIZE - 8));
+        let h = f.next_record().unwrap().unwrap();
+        assert_eq!(h.len, MAX_PLAINTEXT);
+        f.release_if_empty();
+        assert_eq!(f.buf.capacity(), 0);
+        // The peer sends large records: a whole one is asked for at once.
+        f.read_from(&mut src).unwrap();
+        assert_eq!(src.asked[2], HEADER_LEN + MAX_PLAINTEXT);
+        assert_eq!(f.next_record().unwrap().unwrap().len, MAX_PLAINTEXT);
+        f.release_if_empty();
+        assert_eq!((f.buf.capacity(), f.pending()), (0, 0));
+    }
+
+    #[test]
+    fn framer_hands_over_its_buffer_only_for_the_last_large_record() {
+        let mut f = Framer::default();
+        f.push(&[23, 3, 3, 0, 2, 0xaa, 0xbb, 23, 3, 3, 0, 4, 1, 2, 3, 4]);
+        // Not the last record: copied out.
+        let h = f.next_record().unwrap().unwrap();
+        let (buf, start) = f.take_or_copy(h.start..h.start + h.len);
+        assert_eq!((&buf[start..], f.pending()), (&[0xaa, 0xbb][..], 9));
+        // The last record, but less than half the buffer: copied out.
+        let h = f.next_record().unwrap().unwrap();
+        let (buf, start) = f.take_or_copy(h.start + 1..h.start + 3);
+        assert_eq!((&buf[start..], f.buf.len()), (&[2, 3][..], 16));
+
+        let mut f = Framer::default();
+        f.push(&[23, 3, 3, 0, 8, 9, 8, 7, 6, 5, 4, 3, 2]);
+        let h = f.next_record().unwrap().unwrap();
+        // (Decrypted in place: the plaintext is the body less the content type and tag.)
+        let (buf, start) = f.take_or_copy(h.start..h.start + 7);
+        assert_eq!(
+            (&buf[start..], start),
+            (&[9, 8, 7, 6, 5, 4, 3][..], HEADER_LEN)
+        );
+        assert_eq!((f.buf.capacity(), f.pending()), (0, 0));
+        assert!(f.next_record().unwrap().is_none());
+        f.push(&[21, 3, 3, 0, 2, 1, 0]);
+        assert_eq!(f.next_record().unwrap().unwrap().typ, ContentType::Alert);
+    }
+
+    #[test]
+    fn range_within_checks_bounds() {
+        let outer = [0u8; 8];
+        let at = outer.as_ptr() as usize;
+        assert_eq!(range_within(at, 8, &outer[2..5]).unwrap(), 2..5);
+        assert_eq!(range_within(at, 8, &outer[8..]).unwrap(), 8..8);
+        assert!(range_within(at, 4, &outer[2..5]).is_err());
+        assert!(range_within(at + 1, 8, &outer[..1]).is_err());
     }
 
     #[test]
