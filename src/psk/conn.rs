@@ -663,14 +663,14 @@ impl ConnectionCommon {
 
     /// Queues one or more records of `typ` carrying `data` under the current write key.
     fn send_records(&mut self, typ: ContentType, data: &[u8]) -> Result<(), Error> {
-        let mut out = Vec::with_capacity(data.len() + 32);
         for chunk in data.chunks(MAX_PLAINTEXT) {
-            self.record.seal(typ, chunk, &mut out)?;
+            let record = self.record.seal(typ, chunk)?;
+            self.sendable_tls.push(record);
         }
         if data.is_empty() {
-            self.record.seal(typ, &[], &mut out)?;
+            let record = self.record.seal(typ, &[])?;
+            self.sendable_tls.push(record);
         }
-        self.sendable_tls.push(out);
         Ok(())
     }
 
@@ -728,17 +728,13 @@ impl ConnectionCommon {
     }
 
     fn seal_app_data(&mut self, data: &[u8]) -> Result<(), Error> {
-        let mut out = Vec::with_capacity(data.len() + 32 * (data.len() / MAX_PLAINTEXT + 1));
         for chunk in data.chunks(MAX_PLAINTEXT) {
             if self.record.write_seq() >= self.rekey_after {
-                // Move what is sealed so far ahead of the KeyUpdate.
-                self.sendable_tls.push(core::mem::take(&mut out));
                 self.send_key_update(false)?;
             }
-            self.record
-                .seal(ContentType::ApplicationData, chunk, &mut out)?;
+            let record = self.record.seal(ContentType::ApplicationData, chunk)?;
+            self.sendable_tls.push(record);
         }
-        self.sendable_tls.push(out);
         Ok(())
     }
 

@@ -265,23 +265,20 @@ impl RecordLayer {
         }
     }
 
-    /// Appends one record of `typ` carrying `payload` (at most 2^14 octets) to `out`.
-    pub(crate) fn seal(
-        &mut self,
-        typ: ContentType,
-        payload: &[u8],
-        out: &mut Vec<u8>,
-    ) -> Result<(), Error> {
+    /// One record of `typ` carrying `payload` (at most 2^14 octets), as sent on the wire.
+    /// A protected record is the provider's buffer itself: sealed in place, not copied.
+    pub(crate) fn seal(&mut self, typ: ContentType, payload: &[u8]) -> Result<Vec<u8>, Error> {
         debug_assert!(payload.len() <= MAX_PLAINTEXT);
         match &mut self.encrypter {
             None => {
+                let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
                 out.push(u8::from(typ));
                 // legacy_record_version: 0x0301 is allowed for the first ClientHello, 0x0303
                 // works everywhere and is what OpenSSL and rustls send after it.
                 out.extend_from_slice(&[0x03, 0x03]);
                 out.extend_from_slice(&(payload.len() as u16).to_be_bytes());
                 out.extend_from_slice(payload);
-                Ok(())
+                Ok(out)
             }
             Some(enc) => {
                 if self.write_seq == u64::MAX {
@@ -294,8 +291,7 @@ impl RecordLayer {
                 };
                 let sealed = enc.encrypt(msg, self.write_seq)?;
                 self.write_seq += 1;
-                out.extend_from_slice(&sealed.encode());
-                Ok(())
+                Ok(sealed.encode())
             }
         }
     }
