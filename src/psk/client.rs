@@ -98,10 +98,12 @@ impl core::fmt::Debug for PskClientConnection {
     }
 }
 
-/// A PSK as offered: the key and a suite of its hash for the binder computation.
+/// A PSK as offered: the key, a suite of its hash for the binder computation, and its early
+/// secret (the binder's key now, the start of the key schedule if the server selects it).
 struct Offered {
     psk: ExternalPsk,
     binder_suite: Suite,
+    early: EarlySecret,
 }
 
 /// A key share sent in a ClientHello.
@@ -160,6 +162,7 @@ impl ClientHandshake {
             offered.push(Offered {
                 psk: psk.clone(),
                 binder_suite: Suite::of(suite),
+                early: EarlySecret::new(Suite::of(suite), psk.secret()),
             });
         }
         let suites: Vec<_> = common
@@ -265,9 +268,10 @@ impl ClientHandshake {
             alert: AlertDescription::HandshakeFailure,
             what: "server accepted none of our PSKs (no pre_shared_key in ServerHello)",
         })?;
+        let index = usize::from(index);
         let offered = hello
             .offered
-            .get(usize::from(index))
+            .get(index)
             .ok_or_else(|| illegal("selected_identity is out of range"))?;
         if !offered.psk.hash().matches(suite) {
             return Err(illegal("the selected suite's hash differs from the PSK's"));
@@ -318,7 +322,15 @@ impl ClientHandshake {
         };
 
         let psk_suite = Suite::of(suite);
-        let early = EarlySecret::new(psk_suite, offered.psk.secret());
+        let offered = hello.offered.swap_remove(index);
+        // The early secret of the binder, unless the selected suite hashes differently from
+        // the suite the binder was computed with (then the PSK's hash is ambiguous in the
+        // provider: recompute with the selected suite).
+        let early = if offered.early.hash_algorithm() == psk_suite.hash.algorithm() {
+            offered.early
+        } else {
+            EarlySecret::new(psk_suite, offered.psk.secret())
+        };
         self.accepted_identity = Some(offered.psk.identity().to_vec());
 
         let mut transcript = core::mem::take(&mut hello.transcript);
@@ -641,7 +653,7 @@ fn build_client_hello(
         .iter()
         .map(|o| {
             let th = hello.transcript.hash_with(o.binder_suite.hash, truncated);
-            EarlySecret::new(o.binder_suite, o.psk.secret()).binder(th.as_ref())
+            o.early.binder(th.as_ref())
         })
         .collect();
     let refs: Vec<&[u8]> = binders.iter().map(|b| b.as_slice()).collect();

@@ -13,7 +13,7 @@
 //! Secrets are rustls `OkmBlock`s or `HkdfExpander`s, which zeroize themselves.
 
 use rustls::crypto::cipher::{AeadKey, Iv, MessageDecrypter, MessageEncrypter};
-use rustls::crypto::hash::{self, Hash};
+use rustls::crypto::hash::{self, Hash, HashAlgorithm};
 use rustls::crypto::tls13::{Hkdf, HkdfExpander, OkmBlock};
 use rustls::Tls13CipherSuite;
 
@@ -62,35 +62,45 @@ impl Suite {
 }
 
 /// The early secret of an external PSK.
+///
+/// It depends only on the PSK and its hash, so one value serves both for the binder and, once
+/// the PSK is accepted, as the start of the key schedule.
 pub(crate) struct EarlySecret {
     suite: Suite,
     prk: Box<dyn HkdfExpander>,
+    /// Transcript-Hash("") of the suite's hash, which every Derive-Secret(., ., "") of the key
+    /// schedule takes: computed once per handshake.
+    empty_hash: hash::Output,
 }
 
 impl EarlySecret {
     pub(crate) fn new(suite: Suite, psk: &[u8]) -> Self {
         Self {
             prk: suite.hkdf.extract_from_secret(None, psk),
+            empty_hash: suite.empty_hash(),
             suite,
         }
+    }
+
+    /// The hash this secret was computed with (the key schedule's hash from here on).
+    pub(crate) fn hash_algorithm(&self) -> HashAlgorithm {
+        self.suite.hash.algorithm()
     }
 
     /// The PSK binder over Transcript-Hash(truncated ClientHello [with HRR prefix]).
     /// Uses the "ext binder" label: these are external PSKs, not resumption.
     pub(crate) fn binder(&self, transcript_hash: &[u8]) -> Vec<u8> {
-        let empty = self.suite.empty_hash();
-        let binder_key = self
-            .suite
-            .derive(self.prk.as_ref(), b"ext binder", empty.as_ref());
+        let binder_key =
+            self.suite
+                .derive(self.prk.as_ref(), b"ext binder", self.empty_hash.as_ref());
         self.suite.finished_mac(&binder_key, transcript_hash)
     }
 
     /// Mixes in the (EC)DHE shared secret (`None` for psk_ke: Hash.len zeros).
     pub(crate) fn into_handshake_secret(self, shared_secret: Option<&[u8]>) -> HandshakeSecret {
-        let empty = self.suite.empty_hash();
         let salt = self
             .suite
-            .derive(self.prk.as_ref(), b"derived", empty.as_ref());
+            .derive(self.prk.as_ref(), b"derived", self.empty_hash.as_ref());
         let prk = match shared_secret {
             Some(ss) => self.suite.hkdf.extract_from_secret(Some(salt.as_ref()), ss),
             None => self.suite.hkdf.extract_from_zero_ikm(Some(salt.as_ref())),
@@ -98,6 +108,7 @@ impl EarlySecret {
         HandshakeSecret {
             suite: self.suite,
             prk,
+            empty_hash: self.empty_hash,
         }
     }
 }
@@ -106,6 +117,7 @@ impl EarlySecret {
 pub(crate) struct HandshakeSecret {
     suite: Suite,
     prk: Box<dyn HkdfExpander>,
+    empty_hash: hash::Output,
 }
 
 impl HandshakeSecret {
@@ -124,10 +136,9 @@ impl HandshakeSecret {
     }
 
     pub(crate) fn into_master_secret(self) -> MasterSecret {
-        let empty = self.suite.empty_hash();
         let salt = self
             .suite
-            .derive(self.prk.as_ref(), b"derived", empty.as_ref());
+            .derive(self.prk.as_ref(), b"derived", self.empty_hash.as_ref());
         MasterSecret {
             prk: self.suite.hkdf.extract_from_zero_ikm(Some(salt.as_ref())),
             suite: self.suite,

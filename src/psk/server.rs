@@ -133,6 +133,7 @@ impl PskServerConnection {
             prefix,
             truncated,
         )
+        .is_some()
     }
 
     /// Supplies the key for one of the offered identities (`None`: none is known, which fails
@@ -365,7 +366,7 @@ impl ServerHandshake {
         // PSK selection (the suite follows from the PSK's hash), then its binder.
         let chosen = self.choose_psk(&ch, retry.map(|(suite, _)| suite));
         let truncated = &message[..message.len() - ch.binders_len];
-        let chosen = self.verify_binder(&ch, chosen, prefix.as_ref(), truncated)?;
+        let (chosen, early) = self.verify_binder(&ch, chosen, prefix.as_ref(), truncated)?;
         if let Some((suite, _)) = retry {
             if !core::ptr::eq(suite, chosen.suite) {
                 return Err(illegal(
@@ -460,8 +461,8 @@ impl ServerHandshake {
         transcript.add(&server_hello);
         transcript.start_hash(psk_suite.hash);
 
-        let secret = EarlySecret::new(psk_suite, chosen.psk.secret())
-            .into_handshake_secret(shared_secret.as_ref().map(|s| s.secret_bytes()));
+        // The early secret the binder was verified with (same PSK, same suite).
+        let secret = early.into_handshake_secret(shared_secret.as_ref().map(|s| s.secret_bytes()));
         let hello_hash = transcript.current_hash(psk_suite.hash);
         let (client_hs, server_hs) = secret.traffic_secrets(hello_hash.as_ref());
 
@@ -551,7 +552,7 @@ impl ServerHandshake {
         chosen: Option<Chosen>,
         prefix: Option<&Transcript>,
         truncated: &[u8],
-    ) -> Result<Chosen, Error> {
+    ) -> Result<(Chosen, EarlySecret), Error> {
         let offered = ch
             .psks
             .as_ref()
@@ -572,10 +573,10 @@ impl ServerHandshake {
             }
         };
         let secret = zeroize::Zeroizing::new(secret);
-        let ok = binder_matches(offered.binders[index], &secret, suite, prefix, truncated);
-        match (chosen, ok) {
-            (Some(c), true) => Ok(c),
-            (Some(_), false) => Err(Error::PskRejected(PskRejection::BadBinder)),
+        let early = binder_matches(offered.binders[index], &secret, suite, prefix, truncated);
+        match (chosen, early) {
+            (Some(c), Some(early)) => Ok((c, early)),
+            (Some(_), None) => Err(Error::PskRejected(PskRejection::BadBinder)),
             (None, _) => Err(Error::PskRejected(PskRejection::UnknownIdentity)),
         }
     }
@@ -643,21 +644,24 @@ impl ServerHandshake {
 }
 
 /// Whether `binder` is the binder of `secret` over the truncated ClientHello (after `prefix`,
-/// the HelloRetryRequest transcript), compared in constant time.
+/// the HelloRetryRequest transcript), compared in constant time; if so, the early secret it
+/// was computed with, which the key schedule goes on from.
 fn binder_matches(
     binder: &[u8],
     secret: &[u8],
     suite: &'static Tls13CipherSuite,
     prefix: Option<&Transcript>,
     truncated: &[u8],
-) -> bool {
+) -> Option<EarlySecret> {
     let s = Suite::of(suite);
     let th = match prefix {
         Some(t) => t.hash_with(s.hash, truncated),
         None => s.hash.hash(truncated),
     };
-    let expected = EarlySecret::new(s, secret).binder(th.as_ref());
-    binder.len() == expected.len() && bool::from(binder.ct_eq(&expected))
+    let early = EarlySecret::new(s, secret);
+    let expected = early.binder(th.as_ref());
+    let ok = binder.len() == expected.len() && bool::from(binder.ct_eq(&expected));
+    ok.then_some(early)
 }
 
 impl Handshake for ServerHandshake {
