@@ -494,8 +494,8 @@ impl ConnectionCommon {
                 self.handle_alert(&data)
             }
             ContentType::ApplicationData => {
-                // Application data is queued without a copy when it is most of the receive
-                // buffer and nothing follows it there: the buffer itself becomes the chunk.
+                // Application data is queued without a copy when it fills most of the
+                // receive buffer and nothing follows it there: the buffer becomes the chunk.
                 let (buffer, start) = self.framer.take_or_copy(plain);
                 self.handle_app_data(buffer, start)
             }
