@@ -478,7 +478,7 @@ impl ConnectionCommon {
         }
         let body = self.framer.body_mut(&header);
         let body_at = body.as_ptr() as usize;
-        let (typ, plain) = match self.record.open(body)? {
+        let (typ, plain) = match self.record.open(header.version, body)? {
             // The provider decrypts in place: the plaintext lies within the record body.
             Opened::Plain(typ, plain) => (typ, record::range_within(body_at, header.len, plain)?),
             Opened::SkippedEarlyData => return Ok(()),

@@ -34,6 +34,8 @@ pub(crate) fn record_overflow(what: &'static str) -> Error {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct RecordHeader {
     pub(crate) typ: ContentType,
+    /// legacy_record_version as received.
+    pub(crate) version: u16,
     pub(crate) start: usize,
     pub(crate) len: usize,
 }
@@ -159,10 +161,16 @@ impl Framer {
         if avail.len() < HEADER_LEN + len {
             return Ok(None);
         }
+        let version = u16::from_be_bytes([avail[1], avail[2]]);
         let start = self.consumed + HEADER_LEN;
         self.consumed = start + len;
         self.read_hint = (HEADER_LEN + len).max(READ_SIZE);
-        Ok(Some(RecordHeader { typ, start, len }))
+        Ok(Some(RecordHeader {
+            typ,
+            version,
+            start,
+            len,
+        }))
     }
 
     pub(crate) fn body_mut(&mut self, h: &RecordHeader) -> &mut [u8] {
@@ -298,8 +306,12 @@ impl RecordLayer {
     }
 
     /// Opens a protected record in place. The caller has checked the outer type is
-    /// application_data.
-    pub(crate) fn open<'a>(&mut self, body: &'a mut [u8]) -> Result<Opened<'a>, Error> {
+    /// application_data; `version` is the legacy_record_version received with it.
+    pub(crate) fn open<'a>(
+        &mut self,
+        version: u16,
+        body: &'a mut [u8],
+    ) -> Result<Opened<'a>, Error> {
         let dec = self
             .decrypter
             .as_mut()
@@ -310,7 +322,14 @@ impl RecordLayer {
         let len = body.len();
         let msg =
             InboundOpaqueMessage::new(ContentType::ApplicationData, ProtocolVersion::TLSv1_2, body);
-        match dec.decrypt(msg, self.read_seq) {
+        // The AEAD's additional data is the record header as received (RFC 8446 §5.2); the
+        // provider builds it with 0x0303, so any other version would fail authentication.
+        let opened = if version == 0x0303 {
+            dec.decrypt(msg, self.read_seq)
+        } else {
+            Err(rustls::Error::DecryptError)
+        };
+        match opened {
             Ok(plain) => {
                 self.read_seq += 1;
                 self.early_data_skip_budget = 0;
