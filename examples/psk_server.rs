@@ -12,6 +12,7 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,6 +21,9 @@ use rustls_capif::psk::{
     StaticPskResolver,
 };
 use rustls_capif::secret::decode_hex;
+
+/// Connections served at once.
+const MAX_CONNECTIONS: usize = 256;
 
 const USAGE: &str =
     "usage: psk_server --listen HOST:PORT --identity ID --psk HEX [--sha384] [--psk-ke]";
@@ -121,15 +125,23 @@ fn main() -> ExitCode {
     };
     eprintln!("psk_server listening on {listen}");
     let config = Arc::new(config);
+    let active = Arc::new(AtomicUsize::new(0));
     for tcp in listener.incoming() {
         let Ok(tcp) = tcp else { continue };
-        let config = config.clone();
+        // A thread per connection, at most MAX_CONNECTIONS at once.
+        if active.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
+            active.fetch_sub(1, Ordering::SeqCst);
+            eprintln!("refusing a connection: {MAX_CONNECTIONS} already open");
+            continue;
+        }
+        let (config, active) = (config.clone(), active.clone());
         std::thread::spawn(move || {
             let peer = tcp.peer_addr().map(|a| a.to_string()).unwrap_or_default();
             match serve(config, tcp) {
                 Ok(identity) => eprintln!("{peer}: served identity {identity:?}"),
                 Err(e) => eprintln!("{peer}: {e}"),
             }
+            active.fetch_sub(1, Ordering::SeqCst);
         });
     }
     ExitCode::SUCCESS
