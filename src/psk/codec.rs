@@ -249,7 +249,7 @@ impl Writer {
 
     fn prefixed(&mut self, width: usize, max: usize, f: impl FnOnce(&mut Self)) -> &mut Self {
         let at = self.buf.len();
-        self.buf.extend(core::iter::repeat(0).take(width));
+        self.buf.extend(core::iter::repeat_n(0, width));
         f(self);
         let len = self.buf.len() - at - width;
         if len > max {
