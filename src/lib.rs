@@ -20,6 +20,42 @@
 //!    client and server built only on the rustls `CryptoProvider`.
 //! 3. The AEF learns the key from the CCF over CAPIF-3 (TS 29.222 `trustedInvokers`).
 //!
+//! ## Quick start
+//!
+//! An API invoker, after its CAPIF-1e handshake with the CCF, opens CAPIF-2e to an AEF:
+//!
+//! ```no_run
+//! # #[cfg(feature = "tokio")]
+//! # async fn invoker(
+//! #     client_config: rustls::ClientConfig,
+//! #     ccf: tokio::net::TcpStream,
+//! #     aef: tokio::net::TcpStream,
+//! # ) -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use rustls_capif::capif1e::{InvokerConfig, InvokerConnector};
+//! use rustls_capif::psk::PskClientConfig;
+//! use rustls_capif::{PskConnector, ServiceApiInterface};
+//!
+//! let connector = InvokerConnector::from(InvokerConfig::new(client_config));
+//! let (_capif1e_tls, session) = connector.connect("ccf.example.com".try_into()?, ccf).await?;
+//! let psk = session.derive_aef_psk(&ServiceApiInterface::parse("aef.example.com:8443")?)?;
+//! let config = PskClientConfig::for_aef("INV7f3a9c01", &psk)?;
+//! let tls = PskConnector::new(Arc::new(config)).connect(aef).await?; // AsyncRead + AsyncWrite
+//! # Ok(()) }
+//! ```
+//!
+//! The AEF side is [`tokio::PskAcceptor`] with [`capif3::CcfKeyResolver`]; the CCF side is
+//! [`capif1e::CcfConfig`] with [`capif3::CcfKeyStore`]. `examples/capif_flow/` runs all three
+//! roles over real TLS on loopback (`cargo run --example capif_flow`).
+//!
+//! ## Decisions where 3GPP is silent
+//!
+//! * P0 is the UTF-8 `host:port` of the AEF interface ([`ServiceApiInterface`]).
+//! * On CAPIF-1e TLS 1.3 (not covered by Annex A.1) the key is this crate's exporter profile
+//!   ([`capif1e`]); strict mode refuses it.
+//! * The CAPIF-2e PSK identity is the API invoker ID; AEFPSK is bound to SHA-256.
+//! * CAPIF-3 `authenticationInfo` carries AEFPSK as 64 lowercase hex digits.
+//!
 //! ## Module map
 //!
 //! * [`kdf`] — TS 33.220 KDF, AEFPSK (Annex A.1), the P0 encoding ([`ServiceApiInterface`]).
@@ -27,13 +63,15 @@
 //! * [`capif1e`] — invoker and CCF wrappers around rustls configs.
 //! * [`psk`] — the sans-IO TLS 1.3 external-PSK client and server (CAPIF-2e).
 //! * [`tokio`] (feature `tokio`) — `PskConnector` / `PskAcceptor`, shaped like tokio-rustls.
+//! * [`capif3`] (feature `capif3`) — the AEF's key resolver and the CCF's key store.
+//! * [`error`] — the one [`Error`] type; engine errors name the TLS alert sent.
 //!
 //! ## Feature flags
 //!
 //! * `aws-lc-rs` (default) — rustls's aws-lc-rs crypto provider.
 //! * `ring` — rustls's ring crypto provider.
 //! * `tokio` (default) — async adapters.
-//! * `capif3` — CAPIF-3 key delivery: [`capif3::CcfKeyResolver`] (AEF) and
+//! * `capif3` (default) — CAPIF-3 key delivery: [`capif3::CcfKeyResolver`] (AEF) and
 //!   [`capif3::CcfKeyStore`] (CCF).
 //!
 //! [rustls]: https://docs.rs/rustls
