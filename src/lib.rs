@@ -70,6 +70,8 @@
 //!
 //! * `aws-lc-rs` (default) — rustls's aws-lc-rs crypto provider.
 //! * `ring` — rustls's ring crypto provider.
+//! * neither — bring your own provider: install it as the process default or pass it to the
+//!   `with_provider` constructors.
 //! * `tokio` (default) — async adapters.
 //! * `capif3` (default) — CAPIF-3 key delivery: [`capif3::CcfKeyResolver`] (AEF) and
 //!   [`capif3::CcfKeyStore`] (CCF).
@@ -98,6 +100,13 @@ pub use secret::{AefPsk, KeyFingerprint};
 
 /// The crypto provider this crate uses when a config does not name one: the process default
 /// if one is installed, otherwise aws-lc-rs (feature `aws-lc-rs`) or ring (feature `ring`).
+///
+/// # Panics
+///
+/// Only in a build with neither provider feature (for an application that brings its own
+/// provider) when no process-default provider has been installed, as rustls's own config
+/// builders do. Install one with `CryptoProvider::install_default`, or use the
+/// `with_provider` constructors, which never call this.
 pub fn default_provider() -> std::sync::Arc<rustls::crypto::CryptoProvider> {
     if let Some(p) = rustls::crypto::CryptoProvider::get_default() {
         return p.clone();
@@ -111,5 +120,13 @@ pub fn default_provider() -> std::sync::Arc<rustls::crypto::CryptoProvider> {
         std::sync::Arc::new(rustls::crypto::ring::default_provider())
     }
     #[cfg(not(any(feature = "ring", feature = "aws-lc-rs")))]
-    compile_error!("enable one crypto provider feature: `aws-lc-rs` (default) or `ring`");
+    {
+        // Like rustls's own builders: a build without a provider feature relies on the
+        // application installing one (a FIPS or third-party provider, for instance).
+        panic!(
+            "rustls-capif was built without the `aws-lc-rs` or `ring` feature and no process-default \
+             CryptoProvider is installed: call rustls::crypto::CryptoProvider::install_default \
+             first, or pass a provider to the `with_provider` constructors"
+        )
+    }
 }
