@@ -1955,6 +1955,51 @@ fn second_hello_retry_request_is_unexpected_message() {
 }
 
 #[test]
+fn hello_retry_request_cookie_is_echoed_in_client_hello2() {
+    // RFC 8446 §4.2.2: the client echoes the cookie of an HRR in ClientHello2; with no
+    // key_share in the HRR the client's shares stay as they were (§4.1.2).
+    let cookie = b"opaque server state \x00\xff".repeat(7);
+    for with_group in [None, Some(P256)] {
+        let (mut c, ch1_msg) =
+            start_client(client_config(&[NamedGroup::X25519, NamedGroup::secp256r1]));
+        let ch1 = ClientHello::parse(&ch1_msg);
+        let mut extensions = vec![
+            (ext::SUPPORTED_VERSIONS, vec![3, 4]),
+            (ext::COOKIE, vec16(&cookie)),
+        ];
+        if let Some(group) = with_group {
+            extensions.push((ext::KEY_SHARE, group.to_be_bytes().to_vec()));
+        }
+        let hrr_msg = raw::hello_retry_request(&ch1.session_id, CHACHA, extensions).encode();
+        deliver(&mut c, &record(HANDSHAKE, &hrr_msg)).unwrap();
+
+        let out = parse_records(&take(&mut c));
+        let ch2 = ClientHello::parse(&out.last().unwrap().body);
+        assert_eq!(
+            ch2.ext(ext::COOKIE),
+            Some(&vec16(&cookie)[..]),
+            "cookie echo"
+        );
+        let groups: Vec<u16> = ch2.key_shares().iter().map(|(g, _)| *g).collect();
+        match with_group {
+            Some(group) => assert_eq!(groups, [group]),
+            None => assert_eq!(ch2.key_shares(), ch1.key_shares()),
+        }
+        assert_eq!(ch2.session_id, ch1.session_id);
+        assert_eq!(ch2.random, ch1.random);
+        let mut prefix = raw::message_hash(&ch1_msg);
+        prefix.extend_from_slice(&hrr_msg);
+        let mut rebound = ch2.clone();
+        rebound.bind(0, &KEY, &prefix);
+        assert_eq!(
+            rebound.encode(),
+            out.last().unwrap().body,
+            "ClientHello2 binder"
+        );
+    }
+}
+
+#[test]
 fn application_data_before_the_server_hello_is_unexpected_message() {
     let (mut c, _) = start_client(client_config(&[NamedGroup::X25519]));
     let (err, wire) = fails(&mut c, &record(APP_DATA, &[0; 20]));
