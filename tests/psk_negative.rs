@@ -1375,6 +1375,46 @@ fn client_hello2_that_breaks_the_hello_retry_request_is_illegal_parameter() {
 }
 
 #[test]
+fn client_hello2_that_changes_what_it_offered_is_illegal_parameter() {
+    // RFC 8446 §4.1.2: ClientHello2 repeats ClientHello1 except key_share, early_data,
+    // cookie (echoed only if the HRR had one), pre_shared_key and padding.
+    let edits: [(fn(&mut ClientHello), &str); 6] = [
+        (|ch| ch.cipher_suites.push(0x1304), "cipher_suites"),
+        (
+            |ch| ch.set_ext(ext::SUPPORTED_GROUPS, vec16(&raw::u16s(&[P256]))),
+            "supported_groups",
+        ),
+        (
+            |ch| ch.set_ext(ext::PSK_KEY_EXCHANGE_MODES, raw::vec8(&[1, 0])),
+            "psk_key_exchange_modes",
+        ),
+        (|ch| ch.set_ext(ext::ALPN, vec16(&raw::vec8(b"h2"))), "ALPN"),
+        (
+            |ch| {
+                let mut entry = vec![0];
+                entry.extend(vec16(b"aef.example"));
+                ch.set_ext(ext::SERVER_NAME, vec16(&entry));
+            },
+            "server_name",
+        ),
+        (|ch| ch.set_ext(ext::COOKIE, vec16(b"c")), "cookie"),
+    ];
+    for (edit, field) in edits {
+        let (mut s, ch1, ch1_msg, hrr) = server_after_hello_retry_request();
+        let (ch2, _, _) = client_hello2(&ch1, &ch1_msg, &hrr, edit);
+        let (err, wire) = fails(&mut s, &record(HANDSHAKE, &ch2.encode()));
+        match &err {
+            Error::PeerMisbehaved {
+                alert: AlertDescription::IllegalParameter,
+                what,
+            } => assert!(what.contains(field), "{field}: {what}"),
+            other => panic!("{field}: {other:?}"),
+        }
+        assert_eq!(wire, plain_alert(AlertDescription::IllegalParameter));
+    }
+}
+
+#[test]
 fn client_hello2_binder_without_the_hello_retry_transcript_is_decrypt_error() {
     // A binder over the truncated ClientHello2 alone (as if there had been no HRR).
     let (mut s, ch1, ch1_msg, hrr) = server_after_hello_retry_request();

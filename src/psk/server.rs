@@ -204,9 +204,82 @@ enum KeySource {
 struct Retry {
     suite: &'static Tls13CipherSuite,
     group: &'static dyn rustls::crypto::SupportedKxGroup,
-    session_id: Vec<u8>,
-    client_random: [u8; 32],
+    hello1: HelloInvariants,
     transcript: Transcript,
+}
+
+/// The parts of ClientHello1 that ClientHello2 must repeat (RFC 8446 §4.1.2: only key_share,
+/// early_data, cookie, pre_shared_key and padding may change, and only as the HRR asks).
+struct HelloInvariants {
+    session_id: Vec<u8>,
+    random: [u8; 32],
+    cipher_suites: Vec<u16>,
+    supported_groups: Option<Vec<u16>>,
+    psk_modes: Option<Vec<u8>>,
+    alpn: Option<Vec<Vec<u8>>>,
+    server_name: Option<Vec<u8>>,
+}
+
+impl HelloInvariants {
+    fn of(ch: &codec::ClientHello<'_>) -> Self {
+        Self {
+            session_id: ch.session_id.to_vec(),
+            random: ch.random,
+            cipher_suites: ch.cipher_suites.clone(),
+            supported_groups: ch.supported_groups.clone(),
+            psk_modes: ch.psk_modes.map(<[u8]>::to_vec),
+            alpn: ch
+                .alpn
+                .as_ref()
+                .map(|list| list.iter().map(|p| p.to_vec()).collect()),
+            server_name: ch.server_name.map(<[u8]>::to_vec),
+        }
+    }
+
+    /// Checks ClientHello2 against ClientHello1 (illegal_parameter on any change).
+    fn check(&self, ch2: &codec::ClientHello<'_>) -> Result<(), Error> {
+        let same_alpn = match (&self.alpn, &ch2.alpn) {
+            (None, None) => true,
+            (Some(a), Some(b)) => a.len() == b.len() && a.iter().zip(b).all(|(a, b)| a == b),
+            _ => false,
+        };
+        let checks = [
+            (
+                ch2.session_id == self.session_id.as_slice(),
+                "ClientHello2 changed legacy_session_id",
+            ),
+            (ch2.random == self.random, "ClientHello2 changed random"),
+            (
+                ch2.cipher_suites == self.cipher_suites,
+                "ClientHello2 changed cipher_suites",
+            ),
+            (
+                ch2.supported_groups == self.supported_groups,
+                "ClientHello2 changed supported_groups",
+            ),
+            (
+                ch2.psk_modes == self.psk_modes.as_deref(),
+                "ClientHello2 changed psk_key_exchange_modes",
+            ),
+            (same_alpn, "ClientHello2 changed the ALPN protocols"),
+            (
+                ch2.server_name == self.server_name.as_deref(),
+                "ClientHello2 changed server_name",
+            ),
+            (
+                ch2.cookie.is_none(),
+                "ClientHello2 carries a cookie the server never sent",
+            ),
+            (
+                !ch2.early_data,
+                "early_data in the ClientHello after a HelloRetryRequest",
+            ),
+        ];
+        match checks.into_iter().find(|(ok, _)| !ok) {
+            Some((_, what)) => Err(illegal(what)),
+            None => Ok(()),
+        }
+    }
 }
 
 struct AwaitingKey {
@@ -309,17 +382,7 @@ impl ServerHandshake {
             }
         }
         if let Some(r) = &retry {
-            if ch.session_id != r.session_id.as_slice() {
-                return Err(illegal("ClientHello2 changed legacy_session_id"));
-            }
-            if ch.random != r.client_random {
-                return Err(illegal("ClientHello2 changed random"));
-            }
-            if ch.early_data {
-                return Err(illegal(
-                    "early_data in the ClientHello after a HelloRetryRequest",
-                ));
-            }
+            r.hello1.check(&ch)?;
         }
         self.server_name = match ch.server_name {
             None => None,
@@ -367,13 +430,6 @@ impl ServerHandshake {
         let chosen = self.choose_psk(&ch, retry.map(|(suite, _)| suite));
         let truncated = &message[..message.len() - ch.binders_len];
         let (chosen, early) = self.verify_binder(&ch, chosen, prefix.as_ref(), truncated)?;
-        if let Some((suite, _)) = retry {
-            if !core::ptr::eq(suite, chosen.suite) {
-                return Err(illegal(
-                    "ClientHello2 no longer allows the HelloRetryRequest suite",
-                ));
-            }
-        }
 
         // Key-exchange mode and group.
         let mut dhe = None;
@@ -612,8 +668,7 @@ impl ServerHandshake {
         Ok(State::ExpectClientHello(Some(Box::new(Retry {
             suite,
             group,
-            session_id: ch.session_id.to_vec(),
-            client_random: ch.random,
+            hello1: HelloInvariants::of(ch),
             transcript,
         }))))
     }
