@@ -407,6 +407,80 @@ fn data_written_before_the_handshake_is_delivered_after_it() {
 }
 
 #[test]
+fn close_notify_during_the_handshake_follows_the_handshake_and_the_data() {
+    // Closing before the handshake completes loses nothing: the alert is queued after the
+    // handshake flight and the data written before it, and no handshake message follows it.
+    let key = psk("id", 1, PskHash::Sha256);
+    let (mut c, mut s) = pair(PskClientConfig::new(key.clone()), server_for([key]));
+    c.writer().write_all(b"request").unwrap();
+    c.send_close_notify();
+    assert!(c.writer().write(b"more").is_err());
+
+    transfer(c.deref_mut(), s.deref_mut());
+    s.process_new_packets().unwrap();
+    // The server has sent its Finished but the client is not authenticated yet: no
+    // exporter (RFC 8446 §7.5; it would be usable by a replayed ClientHello).
+    let mut out = [0u8; 32];
+    assert!(matches!(
+        s.export_keying_material(&mut out, b"label", None),
+        Err(Error::InvalidState(_))
+    ));
+    s.writer().write_all(b"response").unwrap();
+    s.send_close_notify();
+
+    handshake(&mut c, &mut s).unwrap();
+    transfer(s.deref_mut(), c.deref_mut());
+    assert!(c.process_new_packets().unwrap().peer_has_closed);
+    assert!(s.process_new_packets().unwrap().peer_has_closed);
+    assert_eq!(read_all(s.deref_mut()), b"request");
+    assert_eq!(read_all(c.deref_mut()), b"response");
+    let mut buf = [0u8; 8];
+    assert_eq!(s.reader().read(&mut buf).unwrap(), 0, "clean EOF");
+    assert_eq!(c.reader().read(&mut buf).unwrap(), 0, "clean EOF");
+
+    let (mut client_out, mut server_out) = ([0u8; 32], [0u8; 32]);
+    c.export_keying_material(&mut client_out, b"label", None)
+        .unwrap();
+    s.export_keying_material(&mut server_out, b"label", None)
+        .unwrap();
+    assert_eq!(client_out, server_out);
+}
+
+#[test]
+fn unread_plaintext_is_bounded() {
+    // A driver that keeps calling read_tls without reading is refused once about one record
+    // of plaintext is waiting, so a connection never holds more than a few records.
+    let key = psk("id", 1, PskHash::Sha256);
+    let (mut c, mut s) = connected(PskClientConfig::new(key.clone()), server_for([key]));
+    c.set_buffer_limit(None);
+    let data: Vec<u8> = (0..200 * 1024).map(|i| (i % 251) as u8).collect();
+    c.writer().write_all(&data).unwrap();
+    let mut wire = Vec::new();
+    while c.wants_write() {
+        c.write_tls(&mut wire).unwrap();
+    }
+    let mut rd = wire.as_slice();
+    let mut received = Vec::new();
+    let mut refusals = 0;
+    while !rd.is_empty() {
+        match s.read_tls(&mut rd) {
+            Ok(_) => {
+                let st = s.process_new_packets().unwrap();
+                assert!(st.plaintext_bytes_to_read <= 3 * 16384, "{st:?}");
+            }
+            Err(e) => {
+                assert!(e.to_string().contains("read application data first"), "{e}");
+                refusals += 1;
+                received.extend(read_all(s.deref_mut()));
+            }
+        }
+    }
+    received.extend(read_all(s.deref_mut()));
+    assert!(refusals > 0, "read_tls never pushed back");
+    assert_eq!(received, data);
+}
+
+#[test]
 fn deferred_key_lookup() {
     let key = psk("invoker-9", 3, PskHash::Sha256);
     for provide_right_key in [true, false] {

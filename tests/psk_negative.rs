@@ -345,10 +345,10 @@ struct ScriptedServer {
 }
 
 impl ScriptedServer {
-    fn new(ch_msg: &[u8], sh_msg: &[u8], dhe: &[u8]) -> Self {
+    fn new(ch_msg: &[u8], sh_msg: &[u8], dhe: Option<&[u8]>) -> Self {
         let mut transcript = ch_msg.to_vec();
         transcript.extend_from_slice(sh_msg);
-        let secrets = raw::handshake_secrets(&KEY, Some(dhe), &transcript);
+        let secrets = raw::handshake_secrets(&KEY, dhe, &transcript);
         Self {
             seal: Sealer::new(&secrets.server_hs),
             open: Opener::new(&secrets.client_hs),
@@ -387,7 +387,7 @@ fn client_awaiting_encrypted_extensions() -> (PskClientConnection, ScriptedServe
         }],
         "the client's middlebox-compatibility CCS"
     );
-    (c, ScriptedServer::new(&ch_msg, &sh_msg, &dhe))
+    (c, ScriptedServer::new(&ch_msg, &sh_msg, Some(&dhe)))
 }
 
 /// Our client after a complete handshake with the scripted server.
@@ -1590,6 +1590,57 @@ fn key_update_is_answered() {
 }
 
 #[test]
+fn key_update_requests_to_a_silent_peer_get_one_answer() {
+    // RFC 8446 §4.6.3: an implementation that receives several update_requested KeyUpdates
+    // while it is silent answers them with a single update. Answering each one would let a
+    // peer grow our send queue without bound while the application only reads.
+    let (mut s, app) = server_connected();
+    let (mut peer_secret, engine_secret) = app.secrets;
+    let mut seal = app.seal;
+    let mut wire = Vec::new();
+    for _ in 0..100 {
+        wire.extend(seal.seal(HANDSHAKE, &handshake(hs::KEY_UPDATE, &[1])));
+        peer_secret = raw::next_secret(&peer_secret);
+        seal = Sealer::new(&peer_secret);
+        // A data record keeps the post-handshake message limit from tripping.
+        wire.extend(seal.seal(APP_DATA, b"x"));
+    }
+    deliver(&mut s, &wire).unwrap();
+    assert_eq!(common::read_all(&mut s), [b'x'; 100]);
+    assert_eq!(s.key_update_counts(), (1, 100));
+    let out = parse_records(&take(&mut s));
+    assert_eq!(out.len(), 1, "one KeyUpdate answers all the requests");
+    assert_eq!(
+        Opener::new(&engine_secret).open(&out[0].body),
+        (HANDSHAKE, handshake(hs::KEY_UPDATE, &[0]))
+    );
+
+    // Once it has sent data under the new key, a new request gets a new answer.
+    let mut engine_secret = raw::next_secret(&engine_secret);
+    s.writer().write_all(b"pong").unwrap();
+    deliver(
+        &mut s,
+        &seal.seal(HANDSHAKE, &handshake(hs::KEY_UPDATE, &[1])),
+    )
+    .unwrap();
+    assert_eq!(s.key_update_counts(), (2, 101));
+    let out = parse_records(&take(&mut s));
+    let mut open = Opener::new(&engine_secret);
+    assert_eq!(open.open(&out[0].body), (APP_DATA, b"pong".to_vec()));
+    assert_eq!(
+        open.open(&out[1].body),
+        (HANDSHAKE, handshake(hs::KEY_UPDATE, &[0]))
+    );
+    engine_secret = raw::next_secret(&engine_secret);
+    s.writer().write_all(b"after").unwrap();
+    let out = parse_records(&take(&mut s));
+    assert_eq!(
+        Opener::new(&engine_secret).open(&out[0].body),
+        (APP_DATA, b"after".to_vec())
+    );
+}
+
+#[test]
 fn change_cipher_spec_after_the_handshake_is_unexpected_message() {
     for body in [vec![1], vec![2]] {
         server_rejects_after_handshake(|_| record(CCS, &body), AlertDescription::UnexpectedMessage);
@@ -2305,7 +2356,7 @@ fn server_hello_and_encrypted_extensions_in_one_record_is_unexpected_message() {
         }
     );
     // The client had switched keys: its CCS, then the alert under its handshake key.
-    let mut s = ScriptedServer::new(&ch_msg, &sh_msg, &dhe);
+    let mut s = ScriptedServer::new(&ch_msg, &sh_msg, Some(&dhe));
     let records = parse_records(&wire);
     assert_eq!(
         records[0],
@@ -2331,6 +2382,94 @@ fn early_data_in_encrypted_extensions_is_unsupported_extension() {
         AlertDescription::UnsupportedExtension,
     );
     assert_matches!(err, Error::PeerMisbehaved { .. });
+}
+
+#[test]
+fn supported_groups_in_encrypted_extensions_to_a_psk_ke_client_is_unsupported_extension() {
+    // A psk_ke-only client sends no supported_groups, so the server may not send its own
+    // (RFC 8446 §4.2: only extensions the client offered may appear in the answer).
+    for (ee_extensions, expect) in [
+        (vec![], None),
+        (
+            vec![(ext::SUPPORTED_GROUPS, vec16(&raw::u16s(&[X25519])))],
+            Some(AlertDescription::UnsupportedExtension),
+        ),
+    ] {
+        let config = client_config(&[NamedGroup::X25519])
+            .with_key_exchange_modes(PskKeyExchangeModes::PskOnly);
+        let (mut c, ch_msg) = start_client(config);
+        let ch = ClientHello::parse(&ch_msg);
+        assert_eq!(ch.ext(ext::SUPPORTED_GROUPS), None);
+        let sh_msg = ServerHello {
+            legacy_version: 0x0303,
+            random: [0x5a; 32],
+            session_id: ch.session_id.clone(),
+            cipher_suite: CHACHA,
+            compression_method: 0,
+            extensions: vec![
+                (ext::SUPPORTED_VERSIONS, vec![3, 4]),
+                (ext::PRE_SHARED_KEY, vec![0, 0]),
+            ],
+        }
+        .encode();
+        deliver(&mut c, &record(HANDSHAKE, &sh_msg)).unwrap();
+        take(&mut c);
+        let mut s = ScriptedServer::new(&ch_msg, &sh_msg, None);
+        let mut flight = s.send(&ee_message(&ee_extensions));
+        let fin = s.finished();
+        flight.extend(s.send(&fin));
+        match expect {
+            None => {
+                deliver(&mut c, &flight).unwrap();
+                assert!(!c.is_handshaking(), "control: psk_ke handshake completes");
+            }
+            Some(alert) => {
+                let (err, out) = fails(&mut c, &flight);
+                assert_eq!(err.alert(), Some(alert), "{err:?}");
+                assert_sealed_alert(&out, &mut s.open, alert);
+            }
+        }
+    }
+}
+
+#[test]
+fn server_hello_without_the_key_share_the_hello_retry_request_asked_for_is_illegal_parameter() {
+    // A client allowing psk_ke too: after an HRR naming a group, the ServerHello must carry
+    // a share for it (RFC 8446 §4.2.8), not fall back to psk_ke.
+    let config = client_config(&[NamedGroup::X25519, NamedGroup::secp256r1])
+        .with_key_exchange_modes(PskKeyExchangeModes::DheOrPskOnly);
+    let (mut c, ch1_msg) = start_client(config);
+    let ch1 = ClientHello::parse(&ch1_msg);
+    let hrr = raw::hello_retry_request(
+        &ch1.session_id,
+        CHACHA,
+        vec![
+            (ext::SUPPORTED_VERSIONS, vec![3, 4]),
+            (ext::KEY_SHARE, P256.to_be_bytes().to_vec()),
+        ],
+    );
+    deliver(&mut c, &record(HANDSHAKE, &hrr.encode())).unwrap();
+    take(&mut c);
+    let sh = ServerHello {
+        legacy_version: 0x0303,
+        random: [0x5a; 32],
+        session_id: ch1.session_id.clone(),
+        cipher_suite: CHACHA,
+        compression_method: 0,
+        extensions: vec![
+            (ext::SUPPORTED_VERSIONS, vec![3, 4]),
+            (ext::PRE_SHARED_KEY, vec![0, 0]),
+        ],
+    };
+    let (err, wire) = fails(&mut c, &record(HANDSHAKE, &sh.encode()));
+    assert_matches!(
+        err,
+        Error::PeerMisbehaved {
+            alert: AlertDescription::IllegalParameter,
+            ..
+        }
+    );
+    assert_eq!(wire, plain_alert(AlertDescription::IllegalParameter));
 }
 
 #[test]

@@ -311,6 +311,11 @@ impl ClientHandshake {
                 (Some(secret), Some(group), KeyExchangeMode::PskDhe)
             }
             None => {
+                if let Some((_, Some(_))) = hello.retry {
+                    return Err(illegal(
+                        "ServerHello lacks the key_share the HelloRetryRequest asked for",
+                    ));
+                }
                 if !modes.allows_psk_only() {
                     return Err(Error::PeerMisbehaved {
                         alert: AlertDescription::MissingExtension,
@@ -490,7 +495,11 @@ impl ClientHandshake {
         let ee = codec::EncryptedExtensions::decode(body)?;
         // early_data (never offered) is not allowed: check_extensions answers it with
         // unsupported_extension like any unsolicited extension (RFC 8446 §4.2).
-        let mut allowed = vec![ext::SUPPORTED_GROUPS];
+        // supported_groups (the server's preference, RFC 8446 §4.2.7) only if we sent ours.
+        let mut allowed = Vec::new();
+        if self.config.common.modes.allows_dhe() {
+            allowed.push(ext::SUPPORTED_GROUPS);
+        }
         if self.config.server_name.is_some() {
             allowed.push(ext::SERVER_NAME);
         }

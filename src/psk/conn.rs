@@ -19,8 +19,9 @@ use crate::error::Error;
 
 /// Default limit of buffered outgoing TLS and not-yet-sendable plaintext (as rustls).
 pub(crate) const DEFAULT_BUFFER_LIMIT: usize = 64 * 1024;
-/// Received plaintext beyond which `read_tls` refuses more input until the app reads.
-const RECEIVED_PLAINTEXT_LIMIT: usize = 16 * 1024 * 1024;
+/// Received plaintext beyond which `read_tls` refuses more input until the app reads (one
+/// maximal record, as rustls's default).
+const RECEIVED_PLAINTEXT_LIMIT: usize = MAX_PLAINTEXT;
 /// Consecutive records or post-handshake messages without application data tolerated.
 const MAX_RECORDS_WITHOUT_DATA: u32 = 64;
 /// Dummy ChangeCipherSpec records tolerated during a handshake.
@@ -205,6 +206,10 @@ pub struct ConnectionCommon {
     rekey_after: u64,
     key_updates_sent: u64,
     key_updates_received: u64,
+    /// A KeyUpdate was sent and no application data since: the current write key is unused,
+    /// so a peer's update_requested needs no new answer (RFC 8446 §4.6.3: a silent
+    /// implementation answers several requests with a single update).
+    key_update_unused: bool,
 }
 
 impl ConnectionCommon {
@@ -241,6 +246,7 @@ impl ConnectionCommon {
             rekey_after: u64::MAX,
             key_updates_sent: 0,
             key_updates_received: 0,
+            key_update_unused: false,
         }
     }
 
@@ -310,13 +316,22 @@ impl ConnectionCommon {
         self.buffer_limit = limit;
     }
 
-    /// Queues a close_notify alert; nothing is sent after it.
+    /// Queues a close_notify alert after the application data written so far; the writer
+    /// accepts nothing more. During the handshake the alert is queued when the handshake
+    /// completes, after the data buffered until then (nothing written is lost, and no
+    /// handshake message follows the alert).
     pub fn send_close_notify(&mut self) {
         if self.sent_close_notify || self.failed {
             return;
         }
-        self.flush_pending_plaintext();
         self.sent_close_notify = true;
+        if self.handshake_complete {
+            self.queue_close_notify();
+        }
+    }
+
+    fn queue_close_notify(&mut self) {
+        self.flush_pending_plaintext();
         let _ = self.send_alert_record(AlertDescription::CloseNotify, false);
     }
 
@@ -357,9 +372,15 @@ impl ConnectionCommon {
         label: &[u8],
         context: Option<&[u8]>,
     ) -> Result<(), Error> {
-        let exporter = self.exporter.as_ref().ok_or(Error::InvalidState(
-            "keying material can be exported only after the handshake",
-        ))?;
+        // The server has the exporter secret once it sends its Finished, but the client is
+        // authenticated only by its Finished: export only after the whole handshake (as rustls).
+        let exporter = self
+            .exporter
+            .as_ref()
+            .filter(|_| self.handshake_complete)
+            .ok_or(Error::InvalidState(
+                "keying material can be exported only after the handshake",
+            ))?;
         exporter.export(label, context.unwrap_or(&[]), output)
     }
 
@@ -646,7 +667,7 @@ impl ConnectionCommon {
                 self.read_secret = Some(next);
                 self.read_key_changed = true;
                 self.key_updates_received += 1;
-                if update_requested && !self.sent_close_notify {
+                if update_requested && !self.sent_close_notify && !self.key_update_unused {
                     self.send_key_update(false)?;
                 }
                 Ok(())
@@ -701,6 +722,7 @@ impl ConnectionCommon {
         self.record.set_encrypter(next.encrypter(suite));
         self.write_secret = Some(next);
         self.key_updates_sent += 1;
+        self.key_update_unused = true;
         Ok(())
     }
 
@@ -734,6 +756,7 @@ impl ConnectionCommon {
             }
             let record = self.record.seal(ContentType::ApplicationData, chunk)?;
             self.sendable_tls.push(record);
+            self.key_update_unused = false;
         }
         Ok(())
     }
@@ -816,7 +839,12 @@ impl ConnectionCommon {
         );
         self.handshake_complete = true;
         self.may_send_app_data = true;
-        self.flush_pending_plaintext();
+        if self.sent_close_notify {
+            // Closed during the handshake (send_close_notify): now the alert can follow.
+            self.queue_close_notify();
+        } else {
+            self.flush_pending_plaintext();
+        }
     }
 }
 
