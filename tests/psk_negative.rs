@@ -1378,7 +1378,8 @@ fn client_hello2_that_breaks_the_hello_retry_request_is_illegal_parameter() {
 fn client_hello2_that_changes_what_it_offered_is_illegal_parameter() {
     // RFC 8446 §4.1.2: ClientHello2 repeats ClientHello1 except key_share, early_data,
     // cookie (echoed only if the HRR had one), pre_shared_key and padding.
-    let edits: [(fn(&mut ClientHello), &str); 6] = [
+    type Edit = (fn(&mut ClientHello), &'static str);
+    let edits: [Edit; 6] = [
         (|ch| ch.cipher_suites.push(0x1304), "cipher_suites"),
         (
             |ch| ch.set_ext(ext::SUPPORTED_GROUPS, vec16(&raw::u16s(&[P256]))),
