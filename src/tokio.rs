@@ -204,7 +204,7 @@ impl PskAcceptor {
             let provided = stream.conn.provide_psk(found);
             if provided.is_err() || failure.is_some() {
                 // Tell the peer (the alert is queued), then report the first cause.
-                let _ = std::future::poll_fn(|cx| stream.poll_write_tls(cx)).await;
+                let _ = std::future::poll_fn(|cx| stream.poll_flush_tls(cx)).await;
                 return match failure {
                     Some(e) => Err(e),
                     None => provided.map(|_| ()),
@@ -317,11 +317,11 @@ where
         pause: impl Fn(&C) -> bool,
     ) -> Poll<Result<(), Error>> {
         loop {
-            if let Poll::Ready(Err(e)) = self.poll_write_tls(cx) {
-                return Poll::Ready(Err(Error::Io(e)));
-            }
-            if self.conn.wants_write() {
-                return Poll::Pending;
+            // Flushed too: a buffered transport must not hold a flight back.
+            match self.poll_flush_tls(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(Error::Io(e))),
+                Poll::Pending => return Poll::Pending,
             }
             if !self.conn.is_handshaking() || pause(&self.conn) {
                 return Poll::Ready(Ok(()));
@@ -337,7 +337,7 @@ where
                 Poll::Ready(Ok(_)) => {}
                 Poll::Ready(Err(ReadError::Tls(e))) => {
                     // Last try to send the alert, without masking the error.
-                    let _ = self.poll_write_tls(cx);
+                    let _ = self.poll_flush_tls(cx);
                     return Poll::Ready(Err(e));
                 }
                 Poll::Ready(Err(ReadError::Io(e))) => return Poll::Ready(Err(Error::Io(e))),
@@ -359,6 +359,14 @@ where
         match self.conn.process_new_packets() {
             Ok(_) => Poll::Ready(Ok(n)),
             Err(e) => Poll::Ready(Err(ReadError::Tls(e))),
+        }
+    }
+
+    /// Writes all pending TLS bytes and flushes the transport.
+    fn poll_flush_tls(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.poll_write_tls(cx) {
+            Poll::Ready(Ok(())) => Pin::new(&mut self.io).poll_flush(cx),
+            other => other,
         }
     }
 
@@ -412,7 +420,7 @@ where
                 Poll::Ready(Ok(_)) => {}
                 Poll::Ready(Err(ReadError::Io(e))) => return Poll::Ready(Err(e)),
                 Poll::Ready(Err(ReadError::Tls(e))) => {
-                    let _ = this.poll_write_tls(cx);
+                    let _ = this.poll_flush_tls(cx);
                     return Poll::Ready(Err(e.into()));
                 }
             }
@@ -433,8 +441,9 @@ where
         let this = self.get_mut();
         loop {
             let n = this.conn.writer().write(buf)?;
-            if n == 0 && !buf.is_empty() {
-                // Buffers are full: make room first.
+            if n == 0 && !buf.is_empty() && this.conn.wants_write() {
+                // Buffers are full: make room first. (With nothing queued and still no room,
+                // a zero buffer limit, the answer is Ok(0).)
                 match this.poll_write_tls(cx) {
                     Poll::Ready(Ok(())) => continue,
                     Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
@@ -449,11 +458,7 @@ where
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        match this.poll_write_tls(cx) {
-            Poll::Ready(Ok(())) => Pin::new(&mut this.io).poll_flush(cx),
-            other => other,
-        }
+        self.get_mut().poll_flush_tls(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -590,3 +590,33 @@ fn a_failed_connection_stays_failed() {
     assert_ne!(err.kind(), std::io::ErrorKind::WouldBlock);
     assert!(!s.wants_read());
 }
+
+#[test]
+fn blocking_write_with_a_zero_buffer_limit_returns_zero_instead_of_spinning() {
+    let key = psk("id", 1, PskHash::Sha256);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server_key = key.clone();
+    std::thread::spawn(move || {
+        let (tcp, _) = listener.accept().unwrap();
+        let conn = PskServerConnection::new(Arc::new(server_for([server_key])));
+        let mut tls = PskStream::new(conn, tcp);
+        let _ = tls.read_to_end(&mut Vec::new());
+    });
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let conn = PskClientConnection::new(Arc::new(PskClientConfig::new(key))).unwrap();
+        let mut tls = PskStream::new(conn, std::net::TcpStream::connect(addr).unwrap());
+        tls.handshake().unwrap();
+        tls.conn.set_buffer_limit(Some(0));
+        let _ = tx.send((
+            tls.write(b"x").map_err(|e| e.kind()),
+            tls.write_all(b"x").map_err(|e| e.kind()),
+        ));
+    });
+    let (write, write_all) = rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("PskStream::write returned");
+    assert_eq!(write, Ok(0));
+    assert_eq!(write_all, Err(std::io::ErrorKind::WriteZero));
+}

@@ -1099,19 +1099,30 @@ fn blocking_stream_does_not_spin_on_close_notify_during_the_handshake() {
             Ok(())
         }
     }
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let c = PskClientConnection::new(Arc::new(client_config(&[NamedGroup::X25519]))).unwrap();
-        let peer = Peer {
-            input: std::io::Cursor::new(record(ALERT, &[1, 0])),
-        };
-        let mut stream = PskStream::new(c, peer);
-        let _ = tx.send(stream.handshake().map_err(|e| e.to_string()));
-    });
-    let result = rx
-        .recv_timeout(std::time::Duration::from_secs(20))
-        .expect("PskStream::handshake returned");
-    assert!(result.is_err(), "{result:?}");
+    // Nor may it spin when used again after the failure (or after EOF mid-handshake): every
+    // later handshake, read and write is an error too.
+    for input in [record(ALERT, &[1, 0]), Vec::new()] {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let c =
+                PskClientConnection::new(Arc::new(client_config(&[NamedGroup::X25519]))).unwrap();
+            let peer = Peer {
+                input: std::io::Cursor::new(input),
+            };
+            let mut stream = PskStream::new(c, peer);
+            let results = [
+                stream.handshake().map(|_| 0),
+                stream.handshake().map(|_| 0),
+                stream.read(&mut [0u8; 8]),
+                stream.write(b"x"),
+            ];
+            let _ = tx.send(results.map(|r| r.map_err(|e| e.to_string())));
+        });
+        let results = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("PskStream returned");
+        assert!(results.iter().all(Result::is_err), "{results:?}");
+    }
 }
 
 #[test]

@@ -211,3 +211,70 @@ async fn truncation_is_reported_to_the_reader() {
     assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
     assert_eq!(got, b"cut");
 }
+
+#[tokio::test]
+async fn handshake_over_buffered_transports() {
+    // A buffered transport keeps written bytes until it is flushed: each flight of the
+    // handshake (and the failure alerts) must be flushed, as tokio-rustls does.
+    let (a, b) = tokio::io::duplex(64 * 1024);
+    let (a, b) = (tokio::io::BufStream::new(a), tokio::io::BufStream::new(b));
+    let k = key("invoker-1", 1);
+    let acceptor = acceptor_for(&k).with_handshake_timeout(Some(Duration::from_secs(5)));
+    let server = tokio::spawn(async move {
+        let mut tls = acceptor.accept(a).await.unwrap();
+        let mut buf = [0u8; 5];
+        tls.read_exact(&mut buf).await.unwrap();
+        tls.write_all(&buf).await.unwrap();
+        tls.shutdown().await.unwrap();
+    });
+    let connector = PskConnector::new(Arc::new(PskClientConfig::new(k)))
+        .with_handshake_timeout(Some(Duration::from_secs(5)));
+    let mut tls = connector.connect(b).await.unwrap();
+    tls.write_all(b"hello").await.unwrap();
+    tls.flush().await.unwrap();
+    let mut echoed = Vec::new();
+    tls.read_to_end(&mut echoed).await.unwrap();
+    assert_eq!(echoed, b"hello");
+    server.await.unwrap();
+
+    // A failing handshake: the server's alert must reach the client through the buffer.
+    let (a, b) = tokio::io::duplex(64 * 1024);
+    let (a, b) = (tokio::io::BufStream::new(a), tokio::io::BufStream::new(b));
+    let acceptor = acceptor_for(&key("invoker-1", 1));
+    let server = tokio::spawn(async move { acceptor.accept(a).await.map(|_| ()) });
+    let connector = PskConnector::new(Arc::new(PskClientConfig::new(key("invoker-1", 2))))
+        .with_handshake_timeout(Some(Duration::from_secs(5)));
+    let err = connector.connect(b).await.map(|_| ()).unwrap_err();
+    assert!(
+        matches!(err, Error::AlertReceived(AlertDescription::DecryptError)),
+        "{err:?}"
+    );
+    assert!(server.await.unwrap().is_err());
+}
+
+#[test]
+fn write_with_a_zero_buffer_limit_returns_zero_instead_of_spinning() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let written = rt.block_on(async {
+            let (a, b) = tokio::io::duplex(64 * 1024);
+            let k = key("invoker-1", 1);
+            let acceptor = acceptor_for(&k);
+            let server = tokio::spawn(async move { acceptor.accept(a).await.map(|_| ()) });
+            let connector = PskConnector::new(Arc::new(PskClientConfig::new(k)));
+            let mut tls = connector.connect(b).await.unwrap();
+            server.await.unwrap().unwrap();
+            tls.get_mut().1.set_buffer_limit(Some(0));
+            tls.write(b"x").await.map_err(|e| e.kind())
+        });
+        let _ = tx.send(written);
+    });
+    let written = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("poll_write returned");
+    assert_eq!(written, Ok(0));
+}

@@ -98,6 +98,13 @@ impl<C: PskConnection, T: Read + Write> PskStream<C, T> {
     fn complete_io(&mut self) -> io::Result<usize> {
         self.flush_tls()?;
         if !self.conn.wants_read() {
+            if self.conn.is_handshaking() {
+                // Failed, or the peer went away: the handshake can never complete.
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the TLS handshake failed or the peer closed the connection",
+                ));
+            }
             return Ok(0);
         }
         let n = loop {
@@ -135,7 +142,8 @@ impl<C: PskConnection, T: Read + Write> Write for PskStream<C, T> {
         self.handshake()?;
         loop {
             let n = self.conn.writer().write(buf)?;
-            if n > 0 || buf.is_empty() {
+            if n > 0 || buf.is_empty() || !self.conn.wants_write() {
+                // Written, or no room even with nothing queued (a zero buffer limit): Ok(0).
                 // Best effort: push it out now.
                 while self.conn.wants_write() {
                     self.conn.write_tls(&mut self.sock)?;
