@@ -239,6 +239,14 @@ pub struct CcfKeyResolverConfig {
     /// Time limit of one fetch (connect, TLS, request, body). Default 5 s.
     pub fetch_timeout: Duration,
     /// Fetches in flight at once. Default 16.
+    ///
+    /// The PSK identity arrives in the clear in an unauthenticated ClientHello, and an identity
+    /// without a cached key is looked up at the CCF before the binder can be checked: this
+    /// limit and `fetch_timeout` bound the load that clients naming unknown identities put on
+    /// the CCF (identities the CCF does not know are not cached, so a negative answer cannot
+    /// evict real keys). Such a handshake also takes a CCF round trip longer than one with a
+    /// cached key, so timing tells whether this AEF has the identity's key cached; the alert
+    /// is the same either way.
     pub max_concurrent_fetches: usize,
     /// Minimum time between two fetches for the same invoker triggered by a binder
     /// mismatch (bounds the load a client with a wrong key causes). Default 1 s.
