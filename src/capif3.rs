@@ -27,6 +27,7 @@
 use core::fmt;
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -176,18 +177,17 @@ impl ServiceSecurity {
         interface: &ServiceApiInterface,
         aef_id: Option<&str>,
     ) -> Result<AefPsk, KeyDeliveryError> {
-        let entry = self
-            .security_info
-            .iter()
-            .find(|e| {
-                let by_interface = e
-                    .interface_details
-                    .as_ref()
-                    .and_then(|d| d.service_api_interface().ok())
-                    .is_some_and(|i| &i == interface);
-                let by_id = aef_id.is_some() && e.aef_id.as_deref() == aef_id;
-                by_interface || by_id
-            })
+        // An entry for this exact interface first (compared as P0 octets, so an interface
+        // made with `ServiceApiInterface::from_raw` matches too); the aefId only without one.
+        let by_interface = |e: &&SecurityInformation| {
+            e.interface_details
+                .as_ref()
+                .and_then(|d| d.service_api_interface().ok())
+                .is_some_and(|i| i.as_bytes() == interface.as_bytes())
+        };
+        let by_id = |e: &&SecurityInformation| aef_id.is_some() && e.aef_id.as_deref() == aef_id;
+        let entry = (self.security_info.iter().find(by_interface))
+            .or_else(|| self.security_info.iter().find(by_id))
             .ok_or(KeyDeliveryError::NoEntryForInterface)?;
         if let Some(method) = &entry.sel_security_method {
             if method != SECURITY_METHOD_PSK {
@@ -206,12 +206,15 @@ impl ServiceSecurity {
 // ---------------------------------------------------------------------------------------------
 // AEF side: the resolver.
 
-/// Turns a PSK identity into an API invoker ID fit for a URL path: UTF-8 made of URI
-/// unreserved characters only (RFC 3986 §2.3), 1 to 256 of them. Anything else is not a
-/// CAPIF invoker ID and is never sent to the CCF.
+/// Turns a PSK identity into an API invoker ID fit for a URL path segment: UTF-8 made of URI
+/// unreserved characters only (RFC 3986 §2.3), 1 to 256 of them, and not the dot segments
+/// `.` or `..` (which would name another resource). Anything else is not a CAPIF invoker ID
+/// and is never sent to the CCF.
 pub fn invoker_id_from_identity(identity: &[u8]) -> Option<&str> {
     let id = core::str::from_utf8(identity).ok()?;
     let ok = !id.is_empty()
+        && id != "."
+        && id != ".."
         && id.len() <= MAX_INVOKER_ID_LEN
         && id
             .bytes()
@@ -225,7 +228,8 @@ pub struct CcfKeyResolverConfig {
     /// `{apiRoot}` of the CCF, `https://host[:port][/prefix]`.
     pub api_root: String,
     /// rustls client config for CAPIF-3: trusts the CCF's CA and presents the AEF's
-    /// certificate (mutual authentication).
+    /// certificate (mutual authentication). Its ALPN list is replaced by `http/1.1`, the
+    /// protocol the resolver speaks.
     pub tls: Arc<rustls::ClientConfig>,
     /// This AEF's interface: the `securityInfo` entry whose `interfaceDetails` match is used.
     pub aef_interface: ServiceApiInterface,
@@ -236,7 +240,8 @@ pub struct CcfKeyResolverConfig {
     /// accepted: choose it as the revocation latency you can live with, or call
     /// [`CcfKeyResolver::invalidate`] when you learn of a change. Default 60 s.
     pub ttl: Duration,
-    /// Time limit of one fetch (connect, TLS, request, body). Default 5 s.
+    /// Time limit of one fetch (waiting for a fetch slot, connect, TLS, request, body).
+    /// Default 5 s.
     pub fetch_timeout: Duration,
     /// Fetches in flight at once. Default 16.
     ///
@@ -307,6 +312,12 @@ impl ApiRoot {
     fn parse(api_root: &str) -> Result<Self, Error> {
         let bad = |why: &str| Error::InvalidConfig(format!("CAPIF-3 apiRoot {api_root:?}: {why}"));
         let uri: hyper::Uri = api_root.parse().map_err(|_| bad("not a URI"))?;
+        if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+            // Credentials would end up in the Host header and in error messages.
+            return Err(Error::InvalidConfig(
+                "CAPIF-3 apiRoot must not carry user information".into(),
+            ));
+        }
         if uri.scheme_str() != Some("https") {
             return Err(bad("must be https"));
         }
@@ -353,39 +364,59 @@ pub struct CcfKeyResolver {
     config: CcfKeyResolverConfig,
     root: ApiRoot,
     cache: Mutex<HashMap<String, CachedKey>>,
+    /// Bumped (under the cache lock) by `invalidate` and `clear_cache`: a fetch that started
+    /// before does not put its answer in the cache.
+    generation: AtomicU64,
     fetches: ::tokio::sync::Semaphore,
 }
 
 impl CcfKeyResolver {
     /// A resolver with `config`.
-    pub fn new(config: CcfKeyResolverConfig) -> Result<Self, Error> {
+    pub fn new(mut config: CcfKeyResolverConfig) -> Result<Self, Error> {
         let root = ApiRoot::parse(&config.api_root)?;
+        // The client speaks HTTP/1.1: never let ALPN pick h2.
+        let http11 = [b"http/1.1".to_vec()];
+        if config.tls.alpn_protocols != http11 {
+            let mut tls = (*config.tls).clone();
+            tls.alpn_protocols = http11.to_vec();
+            config.tls = Arc::new(tls);
+        }
         let permits = config.max_concurrent_fetches.max(1);
         Ok(Self {
             config,
             root,
             cache: Mutex::new(HashMap::new()),
+            generation: AtomicU64::new(0),
             fetches: ::tokio::sync::Semaphore::new(permits),
         })
     }
 
     /// The AEFPSK of `invoker_id`: from the cache while fresh, otherwise from the CCF.
-    /// `Ok(None)` if the CCF does not know the invoker (HTTP 404).
+    /// `Ok(None)` if the CCF does not know the invoker (HTTP 404), and for a string that is
+    /// not an invoker ID (see [`invoker_id_from_identity`]), which is never sent to the CCF.
     pub async fn aef_psk(&self, invoker_id: &str) -> Result<Option<AefPsk>, Error> {
+        let Some(invoker_id) = invoker_id_from_identity(invoker_id.as_bytes()) else {
+            return Ok(None);
+        };
         if let Some(psk) = self.cached(invoker_id, self.config.ttl) {
             return Ok(Some(psk));
         }
         self.fetch_and_cache(invoker_id).await
     }
 
-    /// Drops the cached key of `invoker_id`: its next handshake asks the CCF again.
+    /// Drops the cached key of `invoker_id`: its next handshake asks the CCF again. Answers
+    /// of fetches already under way are not cached (they may predate the change).
     pub fn invalidate(&self, invoker_id: &str) {
-        self.lock_cache().remove(invoker_id);
+        let mut cache = self.lock_cache();
+        cache.remove(invoker_id);
+        self.generation.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Drops every cached key.
+    /// Drops every cached key, and keeps fetches under way from caching their answers.
     pub fn clear_cache(&self) {
-        self.lock_cache().clear();
+        let mut cache = self.lock_cache();
+        cache.clear();
+        self.generation.fetch_add(1, Ordering::Relaxed);
     }
 
     fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, CachedKey>> {
@@ -401,8 +432,19 @@ impl CcfKeyResolver {
     }
 
     async fn fetch_and_cache(&self, invoker_id: &str) -> Result<Option<AefPsk>, Error> {
+        let (started, generation) = {
+            let _cache = self.lock_cache();
+            (Instant::now(), self.generation.load(Ordering::Relaxed))
+        };
         let fetched = self.fetch(invoker_id).await;
         let mut cache = self.lock_cache();
+        // Only an answer newer than both the last invalidation and the cached entry is cached
+        // (concurrent fetches may finish in any order), and it is as old as its request.
+        let newest = generation == self.generation.load(Ordering::Relaxed)
+            && cache.get(invoker_id).is_none_or(|e| e.fetched <= started);
+        if !newest {
+            return fetched;
+        }
         match fetched {
             Ok(Some(psk)) => {
                 if cache.len() >= self.config.max_cached_keys && !cache.contains_key(invoker_id) {
@@ -419,7 +461,7 @@ impl CcfKeyResolver {
                     invoker_id.to_string(),
                     CachedKey {
                         psk: psk.clone(),
-                        fetched: Instant::now(),
+                        fetched: started,
                     },
                 );
                 Ok(Some(psk))
@@ -433,15 +475,21 @@ impl CcfKeyResolver {
     }
 
     /// One GET of the trustedInvokers resource, bounded in time and size.
+    /// (The wait for a fetch slot counts against the timeout too.)
     async fn fetch(&self, invoker_id: &str) -> Result<Option<AefPsk>, Error> {
-        let _permit = self
-            .fetches
-            .acquire()
-            .await
-            .map_err(|_| Error::InvalidState("resolver closed"))?;
         let limit = self.config.fetch_timeout;
-        match ::tokio::time::timeout(limit, self.fetch_unbounded(invoker_id)).await {
-            Ok(result) => result.map_err(Error::KeyDelivery),
+        let bounded = async {
+            let _permit = self
+                .fetches
+                .acquire()
+                .await
+                .map_err(|_| Error::InvalidState("resolver closed"))?;
+            self.fetch_unbounded(invoker_id)
+                .await
+                .map_err(Error::KeyDelivery)
+        };
+        match ::tokio::time::timeout(limit, bounded).await {
+            Ok(result) => result,
             Err(_) => Err(Error::KeyDelivery(KeyDeliveryError::Timeout(limit))),
         }
     }
@@ -576,6 +624,14 @@ struct InvokerKeys {
 /// Each invoker has one current CAPIF-1e session; registering a newer one replaces every key
 /// derived from the older (TS 33.122: the AEFPSK follows the latest CAPIF-1e session). Keys
 /// are derived on first request ("the CCF may delay this until an AEF asks").
+///
+/// "Latest" must mean the same session to the CCF and to the invoker. Each TLS 1.3
+/// connection and each full TLS 1.2 handshake has its own key, so a CCF should register the
+/// session on which the invoker did something that tells it which one counts (in the
+/// `capif_flow` example: the service discovery the invoker makes before calling the AEF),
+/// not every CAPIF-1e connection: an invoker whose HTTP client opens two connections at once
+/// would otherwise derive from one while the store holds the other, and every CAPIF-2e
+/// handshake would fail.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -822,6 +878,8 @@ mod tests {
             b"a?b",
             b"a b",
             b"%2e",
+            b".",
+            b"..",
             b"\xff",
             &[b'a'; 257],
         ] {
@@ -853,5 +911,42 @@ mod tests {
         assert_eq!((r.host.as_str(), r.port), ("::1", 9));
         assert!(ApiRoot::parse("http://ccf.example").is_err());
         assert!(ApiRoot::parse("not a uri").is_err());
+        // Credentials in the authority are refused, and not repeated in the error.
+        let err = ApiRoot::parse("https://aef:s3cret@ccf.example").unwrap_err();
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+    }
+
+    #[test]
+    fn the_entry_for_this_interface_wins_over_an_aef_id_match() {
+        let entry = |interface: &str, aef_id: &str, key: u8| {
+            format!(
+                r#"{{"interfaceDetails":{{"fqdn":"{interface}","port":8443}},"aefId":"{aef_id}","authenticationInfo":"{}"}}"#,
+                format!("{key:02x}").repeat(32)
+            )
+        };
+        // The aefId entry comes first in the list; the interface entry must still win.
+        let json = format!(
+            r#"{{"securityInfo":[{},{}]}}"#,
+            entry("other.example", "aef01", 1),
+            entry("aef.example", "aef02", 2)
+        );
+        let security: ServiceSecurity = serde_json::from_str(&json).unwrap();
+        let aef = ServiceApiInterface::parse("aef.example:8443").unwrap();
+        assert_eq!(
+            security.aef_psk_for(&aef, Some("aef01")).unwrap(),
+            AefPsk::from_bytes([2; 32])
+        );
+        // Without an interface match the aefId decides.
+        let elsewhere = ServiceApiInterface::parse("elsewhere.example:1").unwrap();
+        assert_eq!(
+            security.aef_psk_for(&elsewhere, Some("aef01")).unwrap(),
+            AefPsk::from_bytes([1; 32])
+        );
+        // An interface made from raw P0 octets matches the same octets.
+        let raw = ServiceApiInterface::from_raw(b"aef.example:8443".to_vec()).unwrap();
+        assert_eq!(
+            security.aef_psk_for(&raw, None).unwrap(),
+            AefPsk::from_bytes([2; 32])
+        );
     }
 }

@@ -39,8 +39,9 @@ pub enum Error {
     /// The CAPIF-1e server sent an empty Session ID, so Annex A.1 has no P1.
     #[error(
         "the CAPIF-1e server sent an empty TLS Session ID, so TS 33.122 Annex A.1 has no P1 \
-         (servers that issue session tickets often do this; the invoker wrapper does not offer \
-         tickets, so this server does not allocate session IDs); allow_empty_session_id(true) \
+         (servers that issue session tickets often do this, and a rustls server does it to a \
+         client that offers a session ticket; the invoker wrapper offers none, so a server \
+         that still sends none does not allocate session IDs); allow_empty_session_id(true) \
          accepts it with L1 = 0"
     )]
     EmptySessionId,

@@ -7,7 +7,7 @@
 use core::fmt;
 
 use sha2::{Digest, Sha256};
-use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+use zeroize::{ZeroizeOnDrop, Zeroizing};
 
 use crate::error::Error;
 
@@ -24,8 +24,19 @@ use crate::error::Error;
 /// let psk = AefPsk::from_bytes([7u8; 32]);
 /// assert_eq!(format!("{psk:?}"), "AefPsk([redacted])");
 /// ```
-#[derive(Clone, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
+///
+/// Equality is constant-time. There is no public `zeroize()`: a zeroed key would still be a
+/// usable (all-zero) key; the bytes are wiped when the value is dropped.
+#[derive(Clone, ZeroizeOnDrop)]
 pub struct AefPsk([u8; AefPsk::LEN]);
+
+impl PartialEq for AefPsk {
+    fn eq(&self, other: &Self) -> bool {
+        subtle::ConstantTimeEq::ct_eq(&self.0[..], &other.0[..]).into()
+    }
+}
+
+impl Eq for AefPsk {}
 
 impl AefPsk {
     /// Length of an AEFPSK in octets (HMAC-SHA-256 output).

@@ -315,3 +315,40 @@ async fn acceptor_with_ccf_resolver() {
         Error::KeyDelivery(KeyDeliveryError::HttpStatus(500))
     ));
 }
+
+#[tokio::test]
+async fn an_invalidation_during_a_fetch_keeps_its_answer_out_of_the_cache() {
+    // The AEF learns that a key changed while a fetch is under way: that fetch may carry the
+    // old key, so it serves its own handshake but is not cached for the next ones.
+    let pki = TestPki::new();
+    let s = setup(&pki, |_| {}).await;
+    s.ccf
+        .store
+        .register_session("inv-1", Arc::new(Fixed(AefPsk::from_bytes([1; 32]))));
+    *s.ccf.behaviour.lock().unwrap() = Behaviour::Slow;
+    let resolver = s.resolver.clone();
+    let in_flight = tokio::spawn(async move { resolver.aef_psk("inv-1").await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(s.ccf.requests.load(Ordering::SeqCst), 1, "fetch under way");
+    s.resolver.invalidate("inv-1");
+    assert_eq!(
+        in_flight.await.unwrap().unwrap(),
+        Some(AefPsk::from_bytes([1; 32]))
+    );
+
+    *s.ccf.behaviour.lock().unwrap() = Behaviour::Normal;
+    s.resolver.aef_psk("inv-1").await.unwrap();
+    assert_eq!(
+        s.ccf.requests.load(Ordering::SeqCst),
+        2,
+        "the answer of the invalidated fetch was cached"
+    );
+    s.resolver.aef_psk("inv-1").await.unwrap();
+    assert_eq!(s.ccf.requests.load(Ordering::SeqCst), 2, "cached now");
+
+    // Strings that are not invoker IDs never reach the CCF.
+    for bad in ["..", ".", "../capif-security/v1/other", "a/b"] {
+        assert_eq!(s.resolver.aef_psk(bad).await.unwrap(), None, "{bad}");
+    }
+    assert_eq!(s.ccf.requests.load(Ordering::SeqCst), 2);
+}

@@ -73,9 +73,11 @@ impl CcfConfig {
     }
 
     /// Accept an empty Session ID (P1 with L1 = 0) instead of failing derivation with
-    /// [`Error::EmptySessionId`] (default: not accepted). A `CcfConfig` always sends a Session
-    /// ID in full TLS 1.2 handshakes; this matters for TLS 1.3 clients that send an empty
-    /// `legacy_session_id`. Both ends must agree on it.
+    /// [`Error::EmptySessionId`] (default: not accepted). A `CcfConfig` sends a Session ID in
+    /// full TLS 1.2 handshakes, except to a client that offers a session ticket (rustls then
+    /// allocates none, even though this config cannot decrypt the ticket; the invoker wrapper
+    /// never offers one, other TLS stacks may); it also matters for TLS 1.3 clients that send
+    /// an empty `legacy_session_id`. Both ends must agree on it.
     pub fn allow_empty_session_id(mut self, allow: bool) -> Self {
         self.policy.allow_empty_session_id = allow;
         self

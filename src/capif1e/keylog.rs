@@ -101,8 +101,8 @@ impl ConnectionKeyLog {
     }
 
     /// Takes the TLS 1.3 exporter master secret.
-    pub(crate) fn take_exporter_secret(&self) -> Result<ExporterSecret, &'static str> {
-        lock(&self.exporter_secret).take().map(|(_, s)| s)
+    pub(crate) fn take_exporter_secret(&self) -> Result<([u8; 32], ExporterSecret), &'static str> {
+        lock(&self.exporter_secret).take()
     }
 }
 
@@ -208,7 +208,10 @@ mod tests {
         let (random, ms) = capture.take_master_secret().unwrap();
         assert_eq!((random, **ms), ([1; 32], [2; 48]));
         assert!(capture.take_master_secret().is_err(), "taken once");
-        assert_eq!(capture.take_exporter_secret().unwrap().as_bytes(), &[4; 48]);
+        assert_eq!(
+            capture.take_exporter_secret().unwrap().1.as_bytes(),
+            &[4; 48]
+        );
         assert!(format!("{capture:?}").contains("empty"));
     }
 

@@ -181,28 +181,37 @@ impl Capif1eSession {
             ));
         }
 
+        let client_hello = seen(taps.client_tap(), "ClientHello")?
+            .client_hello()
+            .ok_or(Error::SecretsUnavailable("the ClientHello was not seen"))?;
+        // The secret must be the one rustls logged for the ClientHello the taps saw (public
+        // values: a plain comparison is fine).
+        let check_random = |logged_random: &[u8; 32]| {
+            if logged_random == client_hello.random() {
+                Ok(())
+            } else {
+                Err(Error::SecretsUnavailable(
+                    "the taps saw another connection's ClientHello than the one rustls logged \
+                     the secret for (or TLS 1.3 Encrypted Client Hello, which hides the random \
+                     and is not supported on CAPIF-1e)",
+                ))
+            }
+        };
         let key = match (version, conn.negotiated_cipher_suite()) {
             (ProtocolVersion::TLSv1_2, Some(SupportedCipherSuite::Tls12(_))) => {
-                let client_hello = seen(taps.client_tap(), "ClientHello")?
-                    .client_hello()
-                    .ok_or(Error::SecretsUnavailable("the ClientHello was not seen"))?;
                 let (logged_random, master_secret) = key_log
                     .take_master_secret()
                     .map_err(Error::SecretsUnavailable)?;
-                // Public values: a plain comparison is fine.
-                if &logged_random != client_hello.random() {
-                    return Err(Error::SecretsUnavailable(
-                        "the taps saw another connection's ClientHello than the one rustls \
-                         logged the master secret for",
-                    ));
-                }
+                check_random(&logged_random)?;
                 SessionKey::Tls12(master_secret)
             }
             (ProtocolVersion::TLSv1_3, Some(SupportedCipherSuite::Tls13(suite))) => {
+                let (logged_random, exporter_secret) = key_log
+                    .take_exporter_secret()
+                    .map_err(Error::SecretsUnavailable)?;
+                check_random(&logged_random)?;
                 SessionKey::Tls13 {
-                    exporter_secret: key_log
-                        .take_exporter_secret()
-                        .map_err(Error::SecretsUnavailable)?,
+                    exporter_secret,
                     suite,
                 }
             }
