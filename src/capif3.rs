@@ -791,12 +791,16 @@ mod tests {
         }
     }
 
+    /// A key per (session, interface): SHA-256 of both.
     struct Fixed(u8);
     impl AefPskSource for Fixed {
         fn derive_aef_psk(&self, i: &ServiceApiInterface) -> Result<AefPsk, Error> {
-            let mut k = [self.0; 32];
-            k[0] = i.as_bytes().len() as u8;
-            Ok(AefPsk::from_bytes(k))
+            use sha2::Digest;
+            let digest = sha2::Sha256::new()
+                .chain_update([self.0])
+                .chain_update(i.as_bytes())
+                .finalize();
+            Ok(AefPsk::from_bytes(digest.into()))
         }
     }
 
@@ -813,6 +817,16 @@ mod tests {
         assert_eq!(
             parsed.aef_psk_for(&aef, None).unwrap(),
             store.aef_psk("inv-1", &aef).unwrap().unwrap()
+        );
+        let first = ServiceApiInterface::parse("127.0.0.1:8443").unwrap();
+        assert_eq!(
+            parsed.aef_psk_for(&first, None).unwrap(),
+            store.aef_psk("inv-1", &first).unwrap().unwrap()
+        );
+        assert_ne!(
+            parsed.aef_psk_for(&first, None).unwrap(),
+            parsed.aef_psk_for(&aef, None).unwrap(),
+            "each interface has its own key"
         );
         let other = ServiceApiInterface::parse("127.0.0.1:1").unwrap();
         assert_eq!(

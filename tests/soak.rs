@@ -4,6 +4,7 @@
 //! that must be cut off by the handshake timeout. Afterwards resident memory must be back within
 //! 10% of its baseline and no file descriptor may be left open.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -63,8 +64,12 @@ async fn soak() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
 
+    // Server outcomes: handshake timeouts are counted; any other server error is a failure
+    // (a panic in a spawned task would not fail the test).
+    let timeouts = Arc::new(AtomicUsize::new(0));
+    let (errors_tx, mut errors) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let server_timeouts = timeouts.clone();
     let server = tokio::spawn(async move {
-        let mut timeouts = 0usize;
         loop {
             let (tcp, _) = match listener.accept().await {
                 Ok(x) => x,
@@ -72,6 +77,7 @@ async fn soak() {
             };
             let _ = tcp.set_nodelay(true);
             let acceptor = acceptor.clone();
+            let (timeouts, errors) = (server_timeouts.clone(), errors_tx.clone());
             tokio::spawn(async move {
                 match acceptor.accept(tcp).await {
                     Ok(mut tls) => {
@@ -81,12 +87,14 @@ async fn soak() {
                             let _ = tls.shutdown().await;
                         }
                     }
-                    Err(Error::HandshakeTimeout) => {}
-                    Err(e) => panic!("server: {e}"),
+                    Err(Error::HandshakeTimeout) => {
+                        timeouts.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Err(e) => {
+                        let _ = errors.send(e.to_string());
+                    }
                 }
             });
-            timeouts += 1;
-            let _ = timeouts;
         }
     });
 
@@ -129,6 +137,14 @@ async fn soak() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (rss1, fds1) = (rss_kib(), open_fds());
     server.abort();
+    assert_eq!(
+        timeouts.load(Ordering::SeqCst),
+        32,
+        "each silent peer is cut off by the handshake timeout, and nothing else times out"
+    );
+    if let Ok(e) = errors.try_recv() {
+        panic!("server error: {e}");
+    }
     println!(
         "soak: 10000 sequential in {sequential:?} ({:.0}/s), 256 concurrent in {concurrent:?}; \
          RSS {rss0} KiB -> {rss_after_sequential} KiB after sequential -> {rss1} KiB at the end \

@@ -990,12 +990,18 @@ mod tests {
             "{err}"
         );
 
+        // Two identical extensions ahead of the original ones (pre_shared_key still last).
         let mut dup = body[..ext_block_at].to_vec();
-        dup.extend_from_slice(&(old_len + 4).to_be_bytes());
+        dup.extend_from_slice(&(old_len + 8).to_be_bytes());
         dup.extend_from_slice(&[0xff, 0x01, 0, 0, 0xff, 0x01, 0, 0]);
-        dup.extend_from_slice(&body[ext_block_at + 2..][..usize::from(old_len) - 4]);
-        let err = ClientHello::decode(&dup);
-        assert!(err.is_err());
+        dup.extend_from_slice(&body[ext_block_at + 2..]);
+        match ClientHello::decode(&dup) {
+            Err(Error::PeerMisbehaved {
+                alert: AlertDescription::IllegalParameter,
+                what,
+            }) => assert!(what.contains("duplicate"), "{what}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -487,10 +487,16 @@ mod tests {
         let mut f = Framer::default();
         let mut src = io::repeat(22);
         let mut total = 0;
-        while let Ok(n) = f.read_from(&mut src) {
-            total += n;
+        let err = loop {
+            match f.read_from(&mut src) {
+                Ok(n) => total += n,
+                Err(e) => break e,
+            }
             assert!(total <= 2 * MAX_WIRE_RECORD);
-        }
+        };
+        // It did buffer a whole record's worth before refusing, and says why.
+        assert!(total >= MAX_WIRE_RECORD, "{total}");
+        assert!(err.to_string().contains("receive buffer full"), "{err}");
         assert!(f.pending() <= 2 * MAX_WIRE_RECORD);
     }
 }

@@ -55,26 +55,6 @@ pub enum Side {
     Server,
 }
 
-/// Sends `data` from `from` to `to` and reads it back out of `to`.
-pub fn send_and_receive(
-    from: &mut ConnectionCommon,
-    to_process: &mut dyn FnMut(&mut Vec<u8>) -> Vec<u8>,
-    data: &[u8],
-) -> Vec<u8> {
-    let mut written = 0;
-    while written < data.len() {
-        written += from.writer().write(&data[written..]).unwrap();
-        let mut buf = Vec::new();
-        while from.wants_write() {
-            from.write_tls(&mut buf).unwrap();
-        }
-        let got = to_process(&mut buf);
-        assert!(!got.is_empty() || buf.is_empty());
-        let _ = got;
-    }
-    Vec::new()
-}
-
 /// Reads all available plaintext.
 pub fn read_all(conn: &mut ConnectionCommon) -> Vec<u8> {
     let mut out = Vec::new();
