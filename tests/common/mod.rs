@@ -3,7 +3,7 @@
 
 pub mod peer;
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::ops::DerefMut;
 
 use rustls_capif::psk::{ConnectionCommon, PskClientConnection, PskServerConnection};
