@@ -241,6 +241,14 @@ fn tls12_session_id_resumption_gives_the_original_key() {
         random_at_fixed_offset(&full.client_flight)
     );
     let original = full.invoker.derive_aef_psk(&iface).unwrap();
+    // Independently: the master secret rustls logged and the Session ID on the wire.
+    let expected = derive_aefpsk(
+        &logged_master_secret(&s.server_log, &full.client_flight),
+        &session_id_at_fixed_offset(&full.server_flight),
+        &iface,
+    )
+    .unwrap();
+    assert_eq!(original, expected);
     assert_eq!(original, full.ccf.derive_aef_psk(&iface).unwrap());
     assert_eq!(resumed.invoker.derive_aef_psk(&iface).unwrap(), original);
     assert_eq!(resumed.ccf.derive_aef_psk(&iface).unwrap(), original);
@@ -479,11 +487,27 @@ fn sans_io_with_byte_at_a_time_transport() {
         let invoker = client_capture.session(&client).unwrap();
         let ccf = server_capture.session(&server).unwrap();
         let iface = aef("aef.example.com:8443");
+        // Independently: rustls's own key log (TLS 1.2) or exporter (TLS 1.3), and the
+        // Session ID at its fixed offset on the wire.
+        let key = match version {
+            Version::Tls12 => logged_master_secret(&s.server_log, &wire.client_to_server),
+            _ => server
+                .export_keying_material([0u8; 32], PROFILE_LABEL, Some(b""))
+                .unwrap()
+                .to_vec(),
+        };
+        let expected = derive_aefpsk(
+            &key,
+            &session_id_at_fixed_offset(&wire.server_to_client),
+            &iface,
+        )
+        .unwrap();
         assert_eq!(
             invoker.derive_aef_psk(&iface).unwrap(),
-            ccf.derive_aef_psk(&iface).unwrap(),
+            expected,
             "{version:?}"
         );
+        assert_eq!(ccf.derive_aef_psk(&iface).unwrap(), expected, "{version:?}");
         // A capture that did not see the connection's bytes has no session to give.
         let (_, unfed) = s.invoker.connection(name()).unwrap();
         let err = unfed.session(&client).unwrap_err();

@@ -130,10 +130,23 @@ fn real_rustls_flights_give_the_values_on_the_wire() {
     );
     assert!(!hello.after_hello_retry_request());
 
-    // TLS 1.3: version from supported_versions, Session ID echoed.
+    // TLS 1.3: version from supported_versions, Session ID echoed, randoms as on the wire.
+    let ch = fed(HelloKind::ClientHello, &f.tls13.client_to_server);
+    assert_eq!(
+        ch.client_hello().unwrap().random(),
+        &random_at_fixed_offset(&f.tls13.client_to_server)
+    );
+    assert_eq!(
+        ch.client_hello().unwrap().session_id(),
+        &session_id_at_fixed_offset(&f.tls13.client_to_server)[..]
+    );
     let sh = fed(HelloKind::ServerHello, &f.tls13.server_to_client);
     let hello = sh.server_hello().unwrap();
     assert_eq!(hello.version(), ProtocolVersion::TLSv1_3);
+    assert_eq!(
+        hello.random(),
+        &random_at_fixed_offset(&f.tls13.server_to_client)
+    );
     assert_eq!(
         hello.session_id(),
         &session_id_at_fixed_offset(&f.tls13.client_to_server)[..]
@@ -150,6 +163,33 @@ fn real_rustls_flights_give_the_values_on_the_wire() {
         &first_random,
         "the HRR random must be skipped"
     );
+    // The values of the real ServerHello, the second hello message on the wire.
+    let hellos = server_hello_messages(&f.tls13_hrr.server_to_client);
+    assert_eq!(hellos.len(), 2, "HelloRetryRequest, then ServerHello");
+    let second = hellos[1];
+    assert_eq!(hello.random()[..], second[6..38]);
+    let sid_len = usize::from(second[38]);
+    assert_eq!(hello.session_id(), &second[39..39 + sid_len]);
+    assert_eq!(
+        hello.session_id(),
+        &session_id_at_fixed_offset(&f.tls13_hrr.client_to_server)[..]
+    );
+}
+
+/// The ServerHello handshake messages (HRR included) at the start of plaintext handshake
+/// records in `wire` (each hello of a real flight starts its own record).
+fn server_hello_messages(wire: &[u8]) -> Vec<&[u8]> {
+    let mut hellos = Vec::new();
+    let mut at = 0;
+    while at + 5 <= wire.len() {
+        let len = usize::from(u16::from_be_bytes([wire[at + 3], wire[at + 4]]));
+        let body = &wire[at + 5..(at + 5 + len).min(wire.len())];
+        if wire[at] == 22 && body.first() == Some(&2) {
+            hellos.push(body);
+        }
+        at += 5 + len;
+    }
+    hellos
 }
 
 #[test]

@@ -132,6 +132,25 @@ fn feed(conn: &mut dyn PskConnection, data: &[u8], chunk: usize) {
     );
 }
 
+/// The first handshake message carried by the plaintext handshake records of `data`, if it
+/// is complete.
+fn first_handshake_message(data: &[u8]) -> Option<Vec<u8>> {
+    let mut messages = Vec::new();
+    let mut at = 0;
+    while let Some(header) = data.get(at..at + 5) {
+        let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
+        let body = data.get(at + 5..at + 5 + len)?;
+        if header[0] == 22 {
+            messages.extend_from_slice(body);
+        }
+        at += 5 + len;
+    }
+    let len = usize::from(*messages.get(1)?) << 16
+        | usize::from(*messages.get(2)?) << 8
+        | usize::from(*messages.get(3)?);
+    messages.get(..4 + len).map(<[u8]>::to_vec)
+}
+
 /// A protected record whose legacy_record_version was changed fails authentication.
 #[test]
 fn protected_record_version_is_authenticated() {
@@ -162,6 +181,15 @@ proptest! {
         prop_assume!(!only_ignored_bytes_changed(&hello, &mutated));
         let mut server = PskServerConnection::new(server_config);
         feed(&mut server, &mutated, chunk);
+        // The binder covers the whole ClientHello: a changed one is never answered with a
+        // ServerHello or HelloRetryRequest (only, at most, with an alert record).
+        if first_handshake_message(&mutated) != first_handshake_message(&hello) {
+            let answer = drain(server.deref_mut());
+            prop_assert!(
+                answer.first() != Some(&22),
+                "a tampered ClientHello was answered: {answer:02x?}"
+            );
+        }
     }
 
     #[test]

@@ -88,12 +88,19 @@ fn keys_never_reach_debug_errors_or_logs() {
     let server_config = Arc::new(PskServerConfig::new(Arc::new(store)));
 
     let mut printed = Vec::new();
+    // Secrets the engine derived in the successful handshake, seen through the exporter (a
+    // value of the key schedule that must not be printed either).
+    let mut exported = [0u8; 32];
     for client_key in [good, wrong] {
         let client_psk = ExternalPsk::new(identity.clone(), &client_key, PskHash::Sha256).unwrap();
         let config = Arc::new(PskClientConfig::new(client_psk.clone()));
         let mut c = PskClientConnection::new(config.clone()).unwrap();
         let mut s = PskServerConnection::new(server_config.clone());
         let outcome = common::handshake(&mut c, &mut s);
+        if outcome.is_ok() {
+            c.export_keying_material(&mut exported, b"hygiene", None)
+                .unwrap();
+        }
         if let Err((_, e)) = &outcome {
             printed.push(format!("{e} / {e:?}"));
             common::transfer(s.deref_mut(), c.deref_mut());
@@ -129,8 +136,11 @@ fn keys_never_reach_debug_errors_or_logs() {
         logs.contains("sending fatal alert DecryptError"),
         "the failure was not logged: {logs}"
     );
+    assert_ne!(exported, [0; 32], "the good key's handshake completed");
     for (what, text) in [("printed values", printed.join("\n")), ("log", logs)] {
         assert_clean(what, &text, &good);
         assert_clean(what, &text, &wrong);
+        assert_clean(what, &text, derived.secret_bytes());
+        assert_clean(what, &text, &exported);
     }
 }
