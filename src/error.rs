@@ -164,6 +164,7 @@ impl From<Error> for io::Error {
     fn from(e: Error) -> Self {
         match e {
             Error::Io(io) => io,
+            Error::HandshakeTimeout => io::Error::new(io::ErrorKind::TimedOut, e),
             other => io::Error::new(io::ErrorKind::InvalidData, other),
         }
     }

@@ -80,6 +80,7 @@
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![warn(missing_debug_implementations)]
 
 pub mod capif1e;
 #[cfg(feature = "capif3")]

@@ -101,6 +101,9 @@ impl PskConnector {
     }
 
     /// Sets the handshake timeout (`None`: wait forever).
+    ///
+    /// A timeout needs the tokio time driver: the handshake panics in a runtime built
+    /// without it (`Builder::enable_time` or `enable_all`), as `tokio::time` does.
     pub fn with_handshake_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.handshake_timeout = timeout;
         self
@@ -150,6 +153,9 @@ impl PskAcceptor {
 
     /// Sets the handshake timeout (`None`: wait forever). The default,
     /// [`DEFAULT_HANDSHAKE_TIMEOUT`], keeps a silent peer from holding a connection.
+    ///
+    /// A timeout needs the tokio time driver: the handshake panics in a runtime built
+    /// without it (`Builder::enable_time` or `enable_all`), as `tokio::time` does.
     pub fn with_handshake_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.handshake_timeout = timeout;
         self
@@ -242,10 +248,11 @@ impl From<Arc<PskServerConfig>> for PskAcceptor {
     }
 }
 
-async fn with_timeout<F: Future<Output = Result<(), Error>>>(
+/// Runs `fut` within `limit` (`Error::HandshakeTimeout` when it runs out).
+pub(crate) async fn with_timeout<T, F: Future<Output = Result<T, Error>>>(
     limit: Option<Duration>,
     fut: F,
-) -> Result<(), Error> {
+) -> Result<T, Error> {
     match limit {
         Some(limit) => ::tokio::time::timeout(limit, fut)
             .await
@@ -280,6 +287,13 @@ impl<IO, C> TlsStream<IO, C> {
 
 impl<IO> ServerTlsStream<IO> {
     /// The authenticated PSK identity (the API invoker ID on CAPIF-2e).
+    pub fn psk_identity(&self) -> Option<&[u8]> {
+        self.conn.psk_identity()
+    }
+}
+
+impl<IO> ClientTlsStream<IO> {
+    /// The identity of the PSK the server accepted (of those the client offered).
     pub fn psk_identity(&self) -> Option<&[u8]> {
         self.conn.psk_identity()
     }

@@ -161,3 +161,32 @@ async fn tokio_handshake_failure_is_the_rustls_error() {
     );
     assert!(server.await.unwrap().is_err());
 }
+
+#[tokio::test]
+async fn silent_peers_are_cut_off_by_the_handshake_timeout() {
+    // Both ends have a handshake timeout by default (a CCF must not be held by clients that
+    // connect and say nothing); here a short one against peers that never speak.
+    let pki = Pki::new();
+    let log = Arc::new(RecordingKeyLog::default());
+    let (connector, acceptor) = pair(&pki, Version::Both, &log);
+    let limit = Some(std::time::Duration::from_millis(200));
+    let (acceptor, connector) = (
+        acceptor.with_handshake_timeout(limit),
+        connector.with_handshake_timeout(limit),
+    );
+    let (server_io, _silent_client) = tokio::io::duplex(4096);
+    let err = acceptor.accept(server_io).await.map(|_| ()).unwrap_err();
+    assert!(matches!(err, Error::HandshakeTimeout), "{err:?}");
+    let (client_io, _silent_server) = tokio::io::duplex(4096);
+    let name = ServerName::try_from(SERVER_NAME).unwrap();
+    let err = connector
+        .connect(name, client_io)
+        .await
+        .map(|_| ())
+        .unwrap_err();
+    assert!(matches!(err, Error::HandshakeTimeout), "{err:?}");
+    assert_eq!(
+        std::io::Error::from(err).kind(),
+        std::io::ErrorKind::TimedOut
+    );
+}

@@ -46,6 +46,7 @@ async fn echo_over_tcp() {
     let connector = PskConnector::new(Arc::new(PskClientConfig::new(k)));
     let tcp = TcpStream::connect(addr).await.unwrap();
     let tls = connector.connect(tcp).await.unwrap();
+    assert_eq!(tls.psk_identity(), Some(&b"invoker-1"[..]));
     let (mut rd, mut wr) = tokio::io::split(tls);
     let data: Vec<u8> = (0..4 * 1024 * 1024 + 3).map(|i| (i % 251) as u8).collect();
     let sent = data.clone();

@@ -1,6 +1,7 @@
 //! tokio adapters (feature `tokio`): CAPIF-1e over tokio-rustls.
 
 use core::fmt;
+use std::time::Duration;
 
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -12,6 +13,7 @@ use super::io_error;
 use super::session::Capif1eSession;
 use super::stream::TapStream;
 use crate::error::Error;
+use crate::tokio::{with_timeout, DEFAULT_HANDSHAKE_TIMEOUT};
 
 /// The invoker's asynchronous CAPIF-1e connector: a `tokio_rustls::TlsConnector` for an
 /// [`InvokerConfig`] that also hands back the [`Capif1eSession`].
@@ -33,17 +35,31 @@ use crate::error::Error;
 /// # drop(psk); Ok(()) }
 /// ```
 ///
-/// Like tokio-rustls, it puts no time limit on the handshake: wrap
-/// [`connect`](Self::connect) in `tokio::time::timeout` to bound it.
+/// The handshake is bounded by [`DEFAULT_HANDSHAKE_TIMEOUT`] unless
+/// [`with_handshake_timeout`](Self::with_handshake_timeout) says otherwise (tokio-rustls has
+/// no limit; the PSK adapters of this crate have the same default).
 #[derive(Clone)]
 pub struct InvokerConnector {
     config: InvokerConfig,
+    handshake_timeout: Option<Duration>,
 }
 
 impl InvokerConnector {
-    /// A connector for `config`.
+    /// A connector for `config`, with [`DEFAULT_HANDSHAKE_TIMEOUT`].
     pub fn new(config: InvokerConfig) -> Self {
-        Self { config }
+        Self {
+            config,
+            handshake_timeout: Some(DEFAULT_HANDSHAKE_TIMEOUT),
+        }
+    }
+
+    /// Sets the handshake timeout (`None`: wait forever).
+    ///
+    /// A timeout needs the tokio time driver: the handshake panics in a runtime built
+    /// without it (`Builder::enable_time` or `enable_all`), as `tokio::time` does.
+    pub fn with_handshake_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.handshake_timeout = timeout;
+        self
     }
 
     /// The invoker configuration.
@@ -62,10 +78,13 @@ impl InvokerConnector {
         IO: AsyncRead + AsyncWrite + Unpin,
     {
         let (config, capture) = self.config.connection_config();
-        let stream = TlsConnector::from(config)
-            .connect(server_name, TapStream::client(io))
-            .await
-            .map_err(io_error)?;
+        let handshake = async {
+            TlsConnector::from(config)
+                .connect(server_name, TapStream::client(io))
+                .await
+                .map_err(io_error)
+        };
+        let stream = with_timeout(self.handshake_timeout, handshake).await?;
         let (io, conn) = stream.get_ref();
         let session = capture.session_with_taps(conn, io.taps())?;
         Ok((stream, session))
@@ -82,6 +101,7 @@ impl fmt::Debug for InvokerConnector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InvokerConnector")
             .field("config", &self.config)
+            .field("handshake_timeout", &self.handshake_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -108,17 +128,31 @@ impl fmt::Debug for InvokerConnector {
 /// # }
 /// ```
 ///
-/// Like tokio-rustls, it puts no time limit on the handshake: wrap
-/// [`accept`](Self::accept) in `tokio::time::timeout` to bound it.
+/// The handshake is bounded by [`DEFAULT_HANDSHAKE_TIMEOUT`] unless
+/// [`with_handshake_timeout`](Self::with_handshake_timeout) says otherwise, so a client that
+/// connects and stays silent does not hold the CCF's resources (tokio-rustls has no limit).
 #[derive(Clone)]
 pub struct CcfAcceptor {
     config: CcfConfig,
+    handshake_timeout: Option<Duration>,
 }
 
 impl CcfAcceptor {
-    /// An acceptor for `config`.
+    /// An acceptor for `config`, with [`DEFAULT_HANDSHAKE_TIMEOUT`].
     pub fn new(config: CcfConfig) -> Self {
-        Self { config }
+        Self {
+            config,
+            handshake_timeout: Some(DEFAULT_HANDSHAKE_TIMEOUT),
+        }
+    }
+
+    /// Sets the handshake timeout (`None`: wait forever).
+    ///
+    /// A timeout needs the tokio time driver: the handshake panics in a runtime built
+    /// without it (`Builder::enable_time` or `enable_all`), as `tokio::time` does.
+    pub fn with_handshake_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.handshake_timeout = timeout;
+        self
     }
 
     /// The CCF configuration.
@@ -136,10 +170,13 @@ impl CcfAcceptor {
         IO: AsyncRead + AsyncWrite + Unpin,
     {
         let (config, capture) = self.config.connection_config();
-        let stream = TlsAcceptor::from(config)
-            .accept(TapStream::server(io))
-            .await
-            .map_err(io_error)?;
+        let handshake = async {
+            TlsAcceptor::from(config)
+                .accept(TapStream::server(io))
+                .await
+                .map_err(io_error)
+        };
+        let stream = with_timeout(self.handshake_timeout, handshake).await?;
         let (io, conn) = stream.get_ref();
         let session = capture.session_with_taps(conn, io.taps())?;
         Ok((stream, session))
@@ -156,6 +193,7 @@ impl fmt::Debug for CcfAcceptor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CcfAcceptor")
             .field("config", &self.config)
+            .field("handshake_timeout", &self.handshake_timeout)
             .finish_non_exhaustive()
     }
 }

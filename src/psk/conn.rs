@@ -212,6 +212,22 @@ pub struct ConnectionCommon {
     key_update_unused: bool,
 }
 
+/// Public state only: no key material, no buffered data.
+impl core::fmt::Debug for ConnectionCommon {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ConnectionCommon")
+            .field("side", &self.side)
+            .field("handshaking", &!self.handshake_complete)
+            .field("suite", &self.negotiated_cipher_suite())
+            .field("group", &self.group)
+            .field("mode", &self.mode)
+            .field("peer_closed", &self.peer_closed)
+            .field("sent_close_notify", &self.sent_close_notify)
+            .field("failed", &self.failed)
+            .finish_non_exhaustive()
+    }
+}
+
 impl ConnectionCommon {
     pub(crate) fn new(side: Side) -> Self {
         Self {
@@ -853,6 +869,14 @@ pub struct Reader<'a> {
     core: &'a mut ConnectionCommon,
 }
 
+impl core::fmt::Debug for Reader<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Reader")
+            .field("buffered", &self.core.received_plaintext.len())
+            .finish()
+    }
+}
+
 impl io::Read for Reader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if buf.is_empty() {
@@ -881,6 +905,14 @@ impl io::Read for Reader<'_> {
 /// Writes application data; see [`ConnectionCommon::writer`].
 pub struct Writer<'a> {
     core: &'a mut ConnectionCommon,
+}
+
+impl core::fmt::Debug for Writer<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Writer")
+            .field("may_send", &self.core.may_send_app_data)
+            .finish_non_exhaustive()
+    }
 }
 
 impl io::Write for Writer<'_> {

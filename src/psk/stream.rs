@@ -8,10 +8,17 @@ use super::conn::{ConnectionCommon, IoState};
 use super::{PskClientConnection, PskServerConnection};
 use crate::error::Error;
 
-/// Either side of an external-PSK connection.
-pub trait PskConnection: DerefMut<Target = ConnectionCommon> {
+/// Either side of an external-PSK connection: [`PskClientConnection`] or
+/// [`PskServerConnection`]. Sealed: the adapters rely on its two implementations only.
+pub trait PskConnection: DerefMut<Target = ConnectionCommon> + sealed::Sealed {
     /// Processes received TLS bytes (see the client and server types).
     fn process_new_packets(&mut self) -> Result<IoState, Error>;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::PskClientConnection {}
+    impl Sealed for super::PskServerConnection {}
 }
 
 impl PskConnection for PskClientConnection {
