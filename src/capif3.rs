@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper::body::Bytes;
 use serde::{Deserialize, Serialize};
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 use crate::error::Error;
 use crate::kdf::{InterfaceDescription, ServiceApiInterface};
@@ -131,17 +131,10 @@ pub struct SecurityInformation {
     /// `selSecurityMethod`
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sel_security_method: Option<String>,
-    /// `authenticationInfo`: the AEFPSK as lowercase hex (this crate's encoding).
+    /// `authenticationInfo`: the AEFPSK as lowercase hex (this crate's encoding), zeroized
+    /// wherever the value goes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub authentication_info: Option<String>,
-}
-
-impl Drop for SecurityInformation {
-    fn drop(&mut self) {
-        if let Some(info) = self.authentication_info.as_mut() {
-            info.zeroize();
-        }
-    }
+    pub authentication_info: Option<Zeroizing<String>>,
 }
 
 impl fmt::Debug for SecurityInformation {
@@ -343,6 +336,9 @@ impl ApiRoot {
 }
 
 /// An [`AsyncPskResolver`] that fetches AEFPSKs from the CCF over CAPIF-3.
+///
+/// The keys it caches and the response body it parses are zeroized; copies the key passes
+/// through inside rustls's and hyper's I/O buffers are freed with the connection, not wiped.
 ///
 /// ```no_run
 /// use std::sync::Arc;
@@ -718,7 +714,7 @@ impl CcfKeyStore {
             let interface = details.service_api_interface()?;
             let authentication_info = if with_keys {
                 match self.aef_psk(invoker_id, &interface)? {
-                    Some(psk) => Some(psk.to_authentication_info().to_string()),
+                    Some(psk) => Some(psk.to_authentication_info()),
                     None => return Ok(None),
                 }
             } else {

@@ -375,7 +375,7 @@ fn close_notify_and_truncation() {
     );
     transfer(c.deref_mut(), s.deref_mut());
     let st = s.process_new_packets().unwrap();
-    assert!(st.peer_has_closed);
+    assert!(st.peer_has_closed());
     let mut buf = [0u8; 16];
     assert_eq!(s.reader().read(&mut buf).unwrap(), 3);
     assert_eq!(
@@ -430,8 +430,8 @@ fn close_notify_during_the_handshake_follows_the_handshake_and_the_data() {
 
     handshake(&mut c, &mut s).unwrap();
     transfer(s.deref_mut(), c.deref_mut());
-    assert!(c.process_new_packets().unwrap().peer_has_closed);
-    assert!(s.process_new_packets().unwrap().peer_has_closed);
+    assert!(c.process_new_packets().unwrap().peer_has_closed());
+    assert!(s.process_new_packets().unwrap().peer_has_closed());
     assert_eq!(read_all(s.deref_mut()), b"request");
     assert_eq!(read_all(c.deref_mut()), b"response");
     let mut buf = [0u8; 8];
@@ -466,7 +466,7 @@ fn unread_plaintext_is_bounded() {
         match s.read_tls(&mut rd) {
             Ok(_) => {
                 let st = s.process_new_packets().unwrap();
-                assert!(st.plaintext_bytes_to_read <= 3 * 16384, "{st:?}");
+                assert!(st.plaintext_bytes_to_read() <= 3 * 16384, "{st:?}");
             }
             Err(e) => {
                 assert!(e.to_string().contains("read application data first"), "{e}");

@@ -127,8 +127,10 @@ fn keys_never_reach_debug_errors_or_logs() {
             .unwrap_err()
             .to_string(),
     );
-    let mut info = rustls_capif::capif3::SecurityInformation::default();
-    info.authentication_info = Some(hex(&good));
+    let info = rustls_capif::capif3::SecurityInformation {
+        authentication_info: Some(zeroize::Zeroizing::new(hex(&good))),
+        ..Default::default()
+    };
     printed.push(format!("{info:?}"));
 
     let logs = log.0.lock().unwrap().join("\n");

@@ -47,15 +47,30 @@ pub enum KeyExchangeMode {
     PskOnly,
 }
 
-/// Summary of pending work after `process_new_packets`.
+/// Summary of pending work after `process_new_packets` (the accessors of rustls's
+/// `IoState`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IoState {
+    tls_bytes_to_write: usize,
+    plaintext_bytes_to_read: usize,
+    peer_has_closed: bool,
+}
+
+impl IoState {
     /// TLS bytes waiting to be written with `write_tls`.
-    pub tls_bytes_to_write: usize,
+    pub fn tls_bytes_to_write(&self) -> usize {
+        self.tls_bytes_to_write
+    }
+
     /// Plaintext bytes waiting to be read with `reader()`.
-    pub plaintext_bytes_to_read: usize,
+    pub fn plaintext_bytes_to_read(&self) -> usize {
+        self.plaintext_bytes_to_read
+    }
+
     /// Whether the peer sent close_notify.
-    pub peer_has_closed: bool,
+    pub fn peer_has_closed(&self) -> bool {
+        self.peer_has_closed
+    }
 }
 
 /// A queue of byte chunks. Each chunk is the tail of a `Vec` from some start offset, so a
@@ -381,13 +396,14 @@ impl ConnectionCommon {
         (self.key_updates_sent, self.key_updates_received)
     }
 
-    /// RFC 8446 §7.5 exporter. `context: None` and `Some(&[])` are the same in TLS 1.3.
-    pub fn export_keying_material(
+    /// RFC 8446 §7.5 exporter: fills `output` and gives it back, like rustls's method of the
+    /// same name. `context: None` and `Some(&[])` are the same in TLS 1.3.
+    pub fn export_keying_material<T: AsMut<[u8]>>(
         &self,
-        output: &mut [u8],
+        mut output: T,
         label: &[u8],
         context: Option<&[u8]>,
-    ) -> Result<(), Error> {
+    ) -> Result<T, Error> {
         // The server has the exporter secret once it sends its Finished, but the client is
         // authenticated only by its Finished: export only after the whole handshake (as rustls).
         let exporter = self
@@ -397,7 +413,8 @@ impl ConnectionCommon {
             .ok_or(Error::InvalidState(
                 "keying material can be exported only after the handshake",
             ))?;
-        exporter.export(label, context.unwrap_or(&[]), output)
+        exporter.export(label, context.unwrap_or(&[]), output.as_mut())?;
+        Ok(output)
     }
 
     /// Sends a KeyUpdate asking the peer to update its keys too, and switches to new

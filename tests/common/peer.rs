@@ -287,11 +287,10 @@ pub struct Negotiated {
 
 impl Negotiated {
     fn of(conn: &ConnectionCommon, identity: Option<&[u8]>) -> Self {
-        let mut exporter = [0u8; 32];
         let tls_exporter = conn
-            .export_keying_material(&mut exporter, b"EXPORTER-Channel-Binding", None)
+            .export_keying_material([0u8; 32], b"EXPORTER-Channel-Binding", None)
             .ok()
-            .map(|()| hex(&exporter));
+            .map(|exporter| hex(&exporter));
         Self {
             suite: conn.negotiated_cipher_suite(),
             group: conn.negotiated_key_exchange_group(),
