@@ -96,6 +96,11 @@ pub mod tokio;
 #[cfg(feature = "tokio")]
 pub use crate::tokio::{PskAcceptor, PskConnector};
 pub use error::Error;
+
+// The README's code compiles as doctests.
+#[cfg(all(doctest, feature = "capif3"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 pub use kdf::ServiceApiInterface;
 pub use secret::{AefPsk, KeyFingerprint};
 
