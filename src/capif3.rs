@@ -277,7 +277,7 @@ impl CcfKeyResolverConfig {
 impl fmt::Debug for CcfKeyResolverConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CcfKeyResolverConfig")
-            .field("api_root", &self.api_root)
+            .field("api_root", &without_userinfo(&self.api_root))
             .field("aef_interface", &self.aef_interface)
             .field("aef_id", &self.aef_id)
             .field("ttl", &self.ttl)
@@ -286,9 +286,15 @@ impl fmt::Debug for CcfKeyResolverConfig {
     }
 }
 
+/// A cache slot: a key, or (after `invalidate`) a tombstone that keeps answers of fetches
+/// started before it out of the cache.
 struct CachedKey {
-    psk: AefPsk,
-    fetched: Instant,
+    psk: Option<AefPsk>,
+    /// When the request for this answer started (or the invalidation happened): orders
+    /// answers of concurrent fetches.
+    requested: Instant,
+    /// When it was stored: the TTL and the refresh throttle count from here.
+    stored: Instant,
 }
 
 /// The parsed `{apiRoot}`.
@@ -301,9 +307,24 @@ struct ApiRoot {
     server_name: rustls_pki_types::ServerName<'static>,
 }
 
+/// `api_root` with anything between `scheme://` and an `@` (credentials) replaced by `…`,
+/// for error messages and `Debug`.
+fn without_userinfo(api_root: &str) -> String {
+    match (api_root.find("://"), api_root.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}://…@{}", &api_root[..scheme_end], &api_root[at + 1..])
+        }
+        (None, Some(_)) => "…".to_string(),
+        _ => api_root.to_string(),
+    }
+}
+
 impl ApiRoot {
     fn parse(api_root: &str) -> Result<Self, Error> {
-        let bad = |why: &str| Error::InvalidConfig(format!("CAPIF-3 apiRoot {api_root:?}: {why}"));
+        let bad = |why: &str| {
+            let shown = without_userinfo(api_root);
+            Error::InvalidConfig(format!("CAPIF-3 apiRoot {shown:?}: {why}"))
+        };
         let uri: hyper::Uri = api_root.parse().map_err(|_| bad("not a URI"))?;
         if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
             // Credentials would end up in the Host header and in error messages.
@@ -360,8 +381,8 @@ pub struct CcfKeyResolver {
     config: CcfKeyResolverConfig,
     root: ApiRoot,
     cache: Mutex<HashMap<String, CachedKey>>,
-    /// Bumped (under the cache lock) by `invalidate` and `clear_cache`: a fetch that started
-    /// before does not put its answer in the cache.
+    /// Bumped (under the cache lock) by `clear_cache`: a fetch that started before does not
+    /// put its answer in the cache (`invalidate` leaves a tombstone for one invoker instead).
     generation: AtomicU64,
     fetches: ::tokio::sync::Semaphore,
 }
@@ -401,11 +422,16 @@ impl CcfKeyResolver {
     }
 
     /// Drops the cached key of `invoker_id`: its next handshake asks the CCF again. Answers
-    /// of fetches already under way are not cached (they may predate the change).
+    /// of fetches for this invoker already under way are not cached (they may predate the
+    /// change).
     pub fn invalidate(&self, invoker_id: &str) {
-        let mut cache = self.lock_cache();
-        cache.remove(invoker_id);
-        self.generation.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        let tombstone = CachedKey {
+            psk: None,
+            requested: now,
+            stored: now,
+        };
+        self.store(&mut self.lock_cache(), invoker_id, tombstone);
     }
 
     /// Drops every cached key, and keeps fetches under way from caching their answers.
@@ -424,7 +450,23 @@ impl CcfKeyResolver {
     fn cached(&self, invoker_id: &str, max_age: Duration) -> Option<AefPsk> {
         let cache = self.lock_cache();
         let entry = cache.get(invoker_id)?;
-        (entry.fetched.elapsed() < max_age).then(|| entry.psk.clone())
+        (entry.stored.elapsed() < max_age)
+            .then(|| entry.psk.clone())
+            .flatten()
+    }
+
+    /// Puts `entry` in the cache, evicting the oldest slot when it is full.
+    fn store(&self, cache: &mut HashMap<String, CachedKey>, invoker_id: &str, entry: CachedKey) {
+        if cache.len() >= self.config.max_cached_keys.max(1) && !cache.contains_key(invoker_id) {
+            if let Some(oldest) = cache
+                .iter()
+                .min_by_key(|(_, e)| e.stored)
+                .map(|(k, _)| k.clone())
+            {
+                cache.remove(&oldest);
+            }
+        }
+        cache.insert(invoker_id.to_string(), entry);
     }
 
     async fn fetch_and_cache(&self, invoker_id: &str) -> Result<Option<AefPsk>, Error> {
@@ -434,32 +476,21 @@ impl CcfKeyResolver {
         };
         let fetched = self.fetch(invoker_id).await;
         let mut cache = self.lock_cache();
-        // Only an answer newer than both the last invalidation and the cached entry is cached
-        // (concurrent fetches may finish in any order), and it is as old as its request.
+        // Only an answer requested after the cached entry (or tombstone) and the last
+        // clear_cache is cached: concurrent fetches may finish in any order.
         let newest = generation == self.generation.load(Ordering::Relaxed)
-            && cache.get(invoker_id).is_none_or(|e| e.fetched <= started);
+            && cache.get(invoker_id).is_none_or(|e| e.requested <= started);
         if !newest {
             return fetched;
         }
         match fetched {
             Ok(Some(psk)) => {
-                if cache.len() >= self.config.max_cached_keys && !cache.contains_key(invoker_id) {
-                    // Evict the oldest entry.
-                    if let Some(oldest) = cache
-                        .iter()
-                        .min_by_key(|(_, e)| e.fetched)
-                        .map(|(k, _)| k.clone())
-                    {
-                        cache.remove(&oldest);
-                    }
-                }
-                cache.insert(
-                    invoker_id.to_string(),
-                    CachedKey {
-                        psk: psk.clone(),
-                        fetched: started,
-                    },
-                );
+                let entry = CachedKey {
+                    psk: Some(psk.clone()),
+                    requested: started,
+                    stored: Instant::now(),
+                };
+                self.store(&mut cache, invoker_id, entry);
                 Ok(Some(psk))
             }
             Ok(None) => {
@@ -924,6 +955,17 @@ mod tests {
         // Credentials in the authority are refused, and not repeated in the error.
         let err = ApiRoot::parse("https://aef:s3cret@ccf.example").unwrap_err();
         assert!(!err.to_string().contains("s3cret"), "{err}");
+        // Not even when the rest does not parse, nor in a config's Debug.
+        let err = ApiRoot::parse("https://aef:s3cret@ccf example/").unwrap_err();
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+        assert_eq!(
+            without_userinfo("https://u:p@ccf.example/root"),
+            "https://…@ccf.example/root"
+        );
+        assert_eq!(
+            without_userinfo("https://ccf.example"),
+            "https://ccf.example"
+        );
     }
 
     #[test]

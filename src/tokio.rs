@@ -93,6 +93,9 @@ pub struct PskConnector {
 
 impl PskConnector {
     /// A connector using `config` and [`DEFAULT_HANDSHAKE_TIMEOUT`].
+    ///
+    /// The timeout uses `tokio::time`: run the handshakes in a runtime with the time driver
+    /// (`enable_time` / `enable_all`), or turn the timeout off with `with_handshake_timeout(None)`.
     pub fn new(config: Arc<PskClientConfig>) -> Self {
         Self {
             config,
@@ -136,7 +139,11 @@ pub struct PskAcceptor {
 }
 
 impl PskAcceptor {
-    /// An acceptor finding keys through the config's (synchronous) resolver.
+    /// An acceptor finding keys through the config's (synchronous) resolver, with
+    /// [`DEFAULT_HANDSHAKE_TIMEOUT`].
+    ///
+    /// The timeout uses `tokio::time`: run the handshakes in a runtime with the time driver
+    /// (`enable_time` / `enable_all`), or turn the timeout off with `with_handshake_timeout(None)`.
     pub fn new(config: Arc<PskServerConfig>) -> Self {
         Self {
             config,

@@ -620,3 +620,24 @@ fn blocking_write_with_a_zero_buffer_limit_returns_zero_instead_of_spinning() {
     assert_eq!(write, Ok(0));
     assert_eq!(write_all, Err(std::io::ErrorKind::WriteZero));
 }
+
+#[test]
+fn blocking_close_before_the_handshake_completes_it_then_closes_cleanly() {
+    let key = psk("id", 1, PskHash::Sha256);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server_key = key.clone();
+    let server = std::thread::spawn(move || {
+        let (tcp, _) = listener.accept().unwrap();
+        let conn = PskServerConnection::new(Arc::new(server_for([server_key])));
+        let mut tls = PskStream::new(conn, tcp);
+        let mut got = Vec::new();
+        tls.read_to_end(&mut got).map(|_| got)
+    });
+    let conn = PskClientConnection::new(Arc::new(PskClientConfig::new(key))).unwrap();
+    let mut tls = PskStream::new(conn, std::net::TcpStream::connect(addr).unwrap());
+    tls.close().unwrap();
+    assert!(!tls.conn.is_handshaking());
+    // The server saw a complete handshake, then close_notify: a clean, empty stream.
+    assert_eq!(server.join().unwrap().unwrap(), b"");
+}

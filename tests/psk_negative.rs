@@ -1653,6 +1653,31 @@ fn key_update_requests_to_a_silent_peer_get_one_answer() {
 }
 
 #[test]
+fn a_key_update_request_crossing_ours_is_answered() {
+    // RFC 8446 §4.6.3: when both sides request an update at once, each answers the other's
+    // request (the keys move by two generations).
+    let (mut s, mut app) = server_connected();
+    let (_, engine_secret) = app.secrets;
+    s.refresh_traffic_keys().unwrap();
+    deliver(
+        &mut s,
+        &app.seal.seal(HANDSHAKE, &handshake(hs::KEY_UPDATE, &[1])),
+    )
+    .unwrap();
+    assert_eq!(s.key_update_counts(), (2, 1));
+    let out = parse_records(&take(&mut s));
+    assert_eq!(
+        Opener::new(&engine_secret).open(&out[0].body),
+        (HANDSHAKE, handshake(hs::KEY_UPDATE, &[1]))
+    );
+    let next = raw::next_secret(&engine_secret);
+    assert_eq!(
+        Opener::new(&next).open(&out[1].body),
+        (HANDSHAKE, handshake(hs::KEY_UPDATE, &[0]))
+    );
+}
+
+#[test]
 fn change_cipher_spec_after_the_handshake_is_unexpected_message() {
     for body in [vec![1], vec![2]] {
         server_rejects_after_handshake(|_| record(CCS, &body), AlertDescription::UnexpectedMessage);

@@ -2,6 +2,7 @@
 //! connection with invariant checks, and an editable ClientHello (for the structure-aware
 //! target) with an independent SHA-256 binder computation.
 
+use std::io::Read;
 use std::sync::{Arc, OnceLock};
 
 /// The scripted-peer toolkit of the integration tests (framing, hellos, an independent
@@ -127,9 +128,13 @@ pub fn feed<C: PskConnection>(
         while !rd.is_empty() {
             match conn.read_tls(&mut rd) {
                 Ok(_) => stalled = false,
-                // Still full after processing (a paused connection): stop feeding.
+                // Still full after processing and reading (a paused connection): stop.
                 Err(_) if stalled => return Ok(written),
-                Err(_) => stalled = true,
+                Err(_) => {
+                    // Unread application data holds input back, as in a real application.
+                    stalled = true;
+                    read_plaintext(conn);
+                }
             }
             if let Err(e) = conn.process_new_packets() {
                 check_failed(conn, &e);
@@ -142,8 +147,19 @@ pub fn feed<C: PskConnection>(
     Ok(written)
 }
 
+/// Reads (and drops) the application data the connection has buffered.
+fn read_plaintext<C: PskConnection>(conn: &mut C) {
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = conn.reader().read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+    }
+}
+
 /// Signals end of stream and processes.
 pub fn finish<C: PskConnection>(conn: &mut C) {
+    read_plaintext(conn);
     if conn.read_tls(&mut &[][..]).is_ok() {
         if let Err(e) = conn.process_new_packets() {
             check_failed(conn, &e);

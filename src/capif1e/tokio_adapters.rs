@@ -46,6 +46,9 @@ pub struct InvokerConnector {
 
 impl InvokerConnector {
     /// A connector for `config`, with [`DEFAULT_HANDSHAKE_TIMEOUT`].
+    ///
+    /// The timeout uses `tokio::time`: run the handshakes in a runtime with the time driver
+    /// (`enable_time` / `enable_all`), or turn the timeout off with `with_handshake_timeout(None)`.
     pub fn new(config: InvokerConfig) -> Self {
         Self {
             config,
@@ -139,6 +142,9 @@ pub struct CcfAcceptor {
 
 impl CcfAcceptor {
     /// An acceptor for `config`, with [`DEFAULT_HANDSHAKE_TIMEOUT`].
+    ///
+    /// The timeout uses `tokio::time`: run the handshakes in a runtime with the time driver
+    /// (`enable_time` / `enable_all`), or turn the timeout off with `with_handshake_timeout(None)`.
     pub fn new(config: CcfConfig) -> Self {
         Self {
             config,

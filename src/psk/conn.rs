@@ -221,10 +221,12 @@ pub struct ConnectionCommon {
     rekey_after: u64,
     key_updates_sent: u64,
     key_updates_received: u64,
-    /// A KeyUpdate was sent and no application data since: the current write key is unused,
-    /// so a peer's update_requested needs no new answer (RFC 8446 §4.6.3: a silent
-    /// implementation answers several requests with a single update).
-    key_update_unused: bool,
+    /// We answered a peer's update_requested and have sent no application data since: a
+    /// further request needs no new answer (RFC 8446 §4.6.3: an implementation that receives
+    /// several requests while silent responds with a single update). Our own updates
+    /// (`refresh_traffic_keys`, the automatic one) do not count: a request that crosses one
+    /// is still answered.
+    key_update_answered: bool,
 }
 
 /// Public state only: no key material, no buffered data.
@@ -277,7 +279,7 @@ impl ConnectionCommon {
             rekey_after: u64::MAX,
             key_updates_sent: 0,
             key_updates_received: 0,
-            key_update_unused: false,
+            key_update_answered: false,
         }
     }
 
@@ -350,7 +352,8 @@ impl ConnectionCommon {
     /// Queues a close_notify alert after the application data written so far; the writer
     /// accepts nothing more. During the handshake the alert is queued when the handshake
     /// completes, after the data buffered until then (nothing written is lost, and no
-    /// handshake message follows the alert).
+    /// handshake message follows the alert); nothing is sent if the handshake never
+    /// completes (abandoning a handshake is closing the transport).
     pub fn send_close_notify(&mut self) {
         if self.sent_close_notify || self.failed {
             return;
@@ -700,8 +703,9 @@ impl ConnectionCommon {
                 self.read_secret = Some(next);
                 self.read_key_changed = true;
                 self.key_updates_received += 1;
-                if update_requested && !self.sent_close_notify && !self.key_update_unused {
+                if update_requested && !self.sent_close_notify && !self.key_update_answered {
                     self.send_key_update(false)?;
+                    self.key_update_answered = true;
                 }
                 Ok(())
             }
@@ -755,7 +759,6 @@ impl ConnectionCommon {
         self.record.set_encrypter(next.encrypter(suite));
         self.write_secret = Some(next);
         self.key_updates_sent += 1;
-        self.key_update_unused = true;
         Ok(())
     }
 
@@ -789,7 +792,7 @@ impl ConnectionCommon {
             }
             let record = self.record.seal(ContentType::ApplicationData, chunk)?;
             self.sendable_tls.push(record);
-            self.key_update_unused = false;
+            self.key_update_answered = false;
         }
         Ok(())
     }

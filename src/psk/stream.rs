@@ -87,9 +87,13 @@ impl<C: PskConnection, T: Read + Write> PskStream<C, T> {
         (self.conn, self.sock)
     }
 
-    /// Sends close_notify and flushes it.
+    /// Sends close_notify and flushes it. During the handshake, completes the handshake
+    /// first (close_notify follows it and the data written before).
     pub fn close(&mut self) -> io::Result<()> {
         self.conn.send_close_notify();
+        if self.conn.is_handshaking() {
+            self.handshake()?;
+        }
         self.flush_tls()
     }
 
