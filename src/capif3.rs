@@ -286,12 +286,9 @@ impl fmt::Debug for CcfKeyResolverConfig {
     }
 }
 
-/// A cache slot: a key, or (after `invalidate`) a tombstone that keeps answers of fetches
-/// started before it out of the cache.
 struct CachedKey {
-    psk: Option<AefPsk>,
-    /// When the request for this answer started (or the invalidation happened): orders
-    /// answers of concurrent fetches.
+    psk: AefPsk,
+    /// When the request for this answer started: orders answers of concurrent fetches.
     requested: Instant,
     /// When it was stored: the TTL and the refresh throttle count from here.
     stored: Instant,
@@ -307,15 +304,25 @@ struct ApiRoot {
     server_name: rustls_pki_types::ServerName<'static>,
 }
 
-/// `api_root` with anything between `scheme://` and an `@` (credentials) replaced by `…`,
-/// for error messages and `Debug`.
+/// `api_root` for error messages and `Debug`: anything between a `scheme://` and the last
+/// `@` (credentials) becomes `…`, and a string with an `@` that does not start with a scheme
+/// is not shown at all. Over-redacting is fine; showing a password is not.
 fn without_userinfo(api_root: &str) -> String {
-    match (api_root.find("://"), api_root.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            format!("{}://…@{}", &api_root[..scheme_end], &api_root[at + 1..])
+    if !api_root.contains('@') {
+        return api_root.to_string();
+    }
+    let scheme_end = api_root.find("://").filter(|&end| {
+        let scheme = &api_root[..end];
+        scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    });
+    match (scheme_end, api_root.rfind('@')) {
+        (Some(end), Some(at)) if at > end => {
+            format!("{}://…@{}", &api_root[..end], &api_root[at + 1..])
         }
-        (None, Some(_)) => "…".to_string(),
-        _ => api_root.to_string(),
+        _ => "…".to_string(),
     }
 }
 
@@ -381,8 +388,8 @@ pub struct CcfKeyResolver {
     config: CcfKeyResolverConfig,
     root: ApiRoot,
     cache: Mutex<HashMap<String, CachedKey>>,
-    /// Bumped (under the cache lock) by `clear_cache`: a fetch that started before does not
-    /// put its answer in the cache (`invalidate` leaves a tombstone for one invoker instead).
+    /// Bumped (under the cache lock) by `invalidate` and `clear_cache`: a fetch that started
+    /// before does not put its answer in the cache (exact ordering, whatever the clock).
     generation: AtomicU64,
     fetches: ::tokio::sync::Semaphore,
 }
@@ -422,16 +429,12 @@ impl CcfKeyResolver {
     }
 
     /// Drops the cached key of `invoker_id`: its next handshake asks the CCF again. Answers
-    /// of fetches for this invoker already under way are not cached (they may predate the
-    /// change).
+    /// of fetches already under way are not cached (they may predate the change); they still
+    /// serve the handshakes that asked for them.
     pub fn invalidate(&self, invoker_id: &str) {
-        let now = Instant::now();
-        let tombstone = CachedKey {
-            psk: None,
-            requested: now,
-            stored: now,
-        };
-        self.store(&mut self.lock_cache(), invoker_id, tombstone);
+        let mut cache = self.lock_cache();
+        cache.remove(invoker_id);
+        self.generation.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Drops every cached key, and keeps fetches under way from caching their answers.
@@ -450,9 +453,7 @@ impl CcfKeyResolver {
     fn cached(&self, invoker_id: &str, max_age: Duration) -> Option<AefPsk> {
         let cache = self.lock_cache();
         let entry = cache.get(invoker_id)?;
-        (entry.stored.elapsed() < max_age)
-            .then(|| entry.psk.clone())
-            .flatten()
+        (entry.stored.elapsed() < max_age).then(|| entry.psk.clone())
     }
 
     /// Puts `entry` in the cache, evicting the oldest slot when it is full.
@@ -476,8 +477,8 @@ impl CcfKeyResolver {
         };
         let fetched = self.fetch(invoker_id).await;
         let mut cache = self.lock_cache();
-        // Only an answer requested after the cached entry (or tombstone) and the last
-        // clear_cache is cached: concurrent fetches may finish in any order.
+        // Only an answer requested after the cached entry and after the last invalidation is
+        // cached: concurrent fetches may finish in any order.
         let newest = generation == self.generation.load(Ordering::Relaxed)
             && cache.get(invoker_id).is_none_or(|e| e.requested <= started);
         if !newest {
@@ -486,7 +487,7 @@ impl CcfKeyResolver {
         match fetched {
             Ok(Some(psk)) => {
                 let entry = CachedKey {
-                    psk: Some(psk.clone()),
+                    psk: psk.clone(),
                     requested: started,
                     stored: Instant::now(),
                 };
@@ -966,6 +967,13 @@ mod tests {
             without_userinfo("https://ccf.example"),
             "https://ccf.example"
         );
+        for leaky in [
+            "aef:s3cret@ccf.example/x?r=https://y",
+            "u:s3cret@x://y@host",
+            "s3cret@host",
+        ] {
+            assert!(!without_userinfo(leaky).contains("s3cret"), "{leaky}");
+        }
     }
 
     #[test]

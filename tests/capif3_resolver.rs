@@ -352,30 +352,3 @@ async fn an_invalidation_during_a_fetch_keeps_its_answer_out_of_the_cache() {
     }
     assert_eq!(s.ccf.requests.load(Ordering::SeqCst), 2);
 }
-
-#[tokio::test]
-async fn invalidating_one_invoker_leaves_the_others_fetches_cached() {
-    let pki = TestPki::new();
-    let s = setup(&pki, |_| {}).await;
-    for (id, byte) in [("inv-1", 1), ("inv-2", 2)] {
-        s.ccf
-            .store
-            .register_session(id, Arc::new(Fixed(AefPsk::from_bytes([byte; 32]))));
-    }
-    *s.ccf.behaviour.lock().unwrap() = Behaviour::Slow;
-    let resolver = s.resolver.clone();
-    let in_flight = tokio::spawn(async move { resolver.aef_psk("inv-2").await });
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    s.resolver.invalidate("inv-1");
-    assert_eq!(
-        in_flight.await.unwrap().unwrap(),
-        Some(AefPsk::from_bytes([2; 32]))
-    );
-    *s.ccf.behaviour.lock().unwrap() = Behaviour::Normal;
-    s.resolver.aef_psk("inv-2").await.unwrap();
-    assert_eq!(
-        s.ccf.requests.load(Ordering::SeqCst),
-        1,
-        "inv-2's answer was cached despite inv-1's invalidation"
-    );
-}

@@ -88,10 +88,11 @@ impl<C: PskConnection, T: Read + Write> PskStream<C, T> {
     }
 
     /// Sends close_notify and flushes it. During the handshake, completes the handshake
-    /// first (close_notify follows it and the data written before).
+    /// first (close_notify follows it and the data written before), which waits for the
+    /// peer; after a failed handshake there is nothing to close and it only flushes.
     pub fn close(&mut self) -> io::Result<()> {
         self.conn.send_close_notify();
-        if self.conn.is_handshaking() {
+        if self.conn.is_handshaking() && self.conn.wants_read() {
             self.handshake()?;
         }
         self.flush_tls()
