@@ -77,7 +77,18 @@
 //!   [`capif3::CcfKeyStore`] (CCF).
 //!
 //! [rustls]: https://docs.rs/rustls
-
+// Without the features, the links to their items point at the published docs.
+#![cfg_attr(
+    not(feature = "tokio"),
+    doc = "[`tokio`]: https://docs.rs/rustls-capif/latest/rustls_capif/tokio/",
+    doc = "[`tokio::PskAcceptor`]: https://docs.rs/rustls-capif/latest/rustls_capif/tokio/struct.PskAcceptor.html"
+)]
+#![cfg_attr(
+    not(feature = "capif3"),
+    doc = "[`capif3`]: https://docs.rs/rustls-capif/latest/rustls_capif/capif3/",
+    doc = "[`capif3::CcfKeyResolver`]: https://docs.rs/rustls-capif/latest/rustls_capif/capif3/struct.CcfKeyResolver.html",
+    doc = "[`capif3::CcfKeyStore`]: https://docs.rs/rustls-capif/latest/rustls_capif/capif3/struct.CcfKeyStore.html"
+)]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![warn(missing_debug_implementations)]
