@@ -641,3 +641,42 @@ fn blocking_close_before_the_handshake_completes_it_then_closes_cleanly() {
     // The server saw a complete handshake, then close_notify: a clean, empty stream.
     assert_eq!(server.join().unwrap().unwrap(), b"");
 }
+
+#[test]
+fn client_reports_the_identity_only_once_the_server_proved_it() {
+    let key = psk("id", 1, PskHash::Sha256);
+    // Mid-handshake (ServerHello seen, Finished not yet checked): nothing to report.
+    let (mut c, mut s) = pair(PskClientConfig::new(key.clone()), server_for([key.clone()]));
+    transfer(c.deref_mut(), s.deref_mut());
+    s.process_new_packets().unwrap();
+    let mut flight = Vec::new();
+    while s.wants_write() {
+        s.write_tls(&mut flight).unwrap();
+    }
+    // Only the ServerHello record (and the CCS), not the encrypted flight.
+    let hello_len = 5 + usize::from(u16::from_be_bytes([flight[3], flight[4]]));
+    c.read_tls(&mut &flight[..hello_len]).unwrap();
+    c.process_new_packets().unwrap();
+    assert!(c.is_handshaking());
+    assert_eq!(c.psk_identity(), None);
+    c.read_tls(&mut &flight[hello_len..]).unwrap();
+    c.process_new_packets().unwrap();
+    assert_eq!(c.psk_identity(), Some(&b"id"[..]));
+
+    // A handshake that fails (wrong key) reports none either.
+    let (mut c, mut s) = pair(
+        PskClientConfig::new(psk("id", 2, PskHash::Sha256)),
+        server_for([key]),
+    );
+    assert!(handshake(&mut c, &mut s).is_err());
+    assert_eq!(c.psk_identity(), None);
+
+    // SNI: one trailing dot is the root and dropped; more is not a DNS name.
+    let any = psk("id", 1, PskHash::Sha256);
+    assert!(PskClientConfig::new(any.clone())
+        .with_server_name("aef.example.")
+        .is_ok());
+    assert!(PskClientConfig::new(any)
+        .with_server_name("aef.example..")
+        .is_err());
+}

@@ -1716,11 +1716,14 @@ fn protected_records_with_bad_inner_content_types_are_unexpected_message() {
 }
 
 #[test]
-fn zero_length_protected_handshake_record_is_decode_error() {
-    server_rejects_after_handshake(
-        |app| app.seal.seal(HANDSHAKE, &[]),
-        AlertDescription::DecodeError,
-    );
+fn zero_length_protected_handshake_or_alert_content_is_unexpected_message() {
+    // RFC 8446 §5.4: Handshake and Alert records must not have zero-length content.
+    for typ in [HANDSHAKE, ALERT] {
+        server_rejects_after_handshake(
+            |app| app.seal.seal(typ, &[]),
+            AlertDescription::UnexpectedMessage,
+        );
+    }
 }
 
 #[test]
@@ -2638,7 +2641,7 @@ fn client_record_limits_after_the_handshake() {
     );
     client_rejects_after_handshake(
         |app| app.seal.seal(HANDSHAKE, &[]),
-        AlertDescription::DecodeError,
+        AlertDescription::UnexpectedMessage,
     );
     let err = client_rejects_after_handshake(
         |app| {

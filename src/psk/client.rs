@@ -70,9 +70,13 @@ impl PskClientConnection {
         self.core.process(&mut self.state)
     }
 
-    /// The identity of the PSK the server accepted.
+    /// The identity of the PSK the server accepted, once the handshake has completed (the
+    /// server's Finished proved it holds that key; before, or after a failure, `None`).
     pub fn psk_identity(&self) -> Option<&[u8]> {
-        self.state.accepted_identity.as_deref()
+        self.state
+            .accepted_identity
+            .as_deref()
+            .filter(|_| !self.core.is_handshaking())
     }
 }
 

@@ -33,7 +33,13 @@ impl PskHash {
     }
 
     pub(crate) fn matches(self, suite: &Tls13CipherSuite) -> bool {
-        suite.common.hash_provider.output_len() == self.output_len()
+        use rustls::crypto::hash::HashAlgorithm;
+        let algorithm = match self {
+            Self::Sha256 => HashAlgorithm::SHA256,
+            Self::Sha384 => HashAlgorithm::SHA384,
+        };
+        // The algorithm, not just the length: a provider may offer another 32-octet hash.
+        suite.common.hash_provider.algorithm() == algorithm
     }
 }
 
@@ -457,6 +463,9 @@ impl PskClientConfig {
     /// (RFC 6066 §3).
     pub fn with_server_name(mut self, name: &str) -> Result<Self, Error> {
         let name = name.strip_suffix('.').unwrap_or(name);
+        if name.ends_with('.') {
+            return Err(Error::InvalidConfig(format!("{name:?} is not a DNS name")));
+        }
         if name.parse::<std::net::IpAddr>().is_ok() {
             self.server_name = None;
             return Ok(self);

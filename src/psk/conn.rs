@@ -541,6 +541,10 @@ impl ConnectionCommon {
             Opened::SkippedEarlyData => return Ok(()),
         };
         let plain = header.start + plain.start..header.start + plain.end;
+        if plain.is_empty() && matches!(typ, ContentType::Handshake | ContentType::Alert) {
+            // RFC 8446 §5.4: zero-length Handshake or Alert content is unexpected_message.
+            return Err(unexpected("empty protected handshake or alert record"));
+        }
         match typ {
             ContentType::Handshake => {
                 let data = self.framer.bytes(plain).to_vec();
