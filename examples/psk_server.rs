@@ -6,8 +6,9 @@
 //!
 //! Serves connections concurrently (a thread each) until killed. Each `GET` request gets a
 //! small `HTTP/1.0 200 OK` response naming the authenticated PSK identity, then close_notify.
-//! A failed handshake is logged on stderr and does not stop the server. `--psk-ke` allows
-//! `psk_ke` in addition to `psk_dhe_ke`.
+//! A failed handshake is logged on stderr and does not stop the server; a handshake has 10 s
+//! in all, however the client paces its bytes. `--psk-ke` allows `psk_ke` in addition to
+//! `psk_dhe_ke`.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -24,6 +25,9 @@ use rustls_capif::secret::decode_hex;
 
 /// Connections served at once.
 const MAX_CONNECTIONS: usize = 256;
+
+/// Time a client has for its whole handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 const USAGE: &str =
     "usage: psk_server --listen HOST:PORT --identity ID --psk HEX [--sha384] [--psk-ke]";
@@ -64,7 +68,9 @@ fn serve(config: Arc<PskServerConfig>, tcp: TcpStream) -> Result<String, String>
     tcp.set_read_timeout(Some(Duration::from_secs(10))).ok();
     tcp.set_nodelay(true).ok();
     let mut tls = PskStream::new(PskServerConnection::new(config), tcp);
-    tls.handshake()
+    // A deadline for the whole handshake: the read timeout above bounds one read only, so a
+    // client sending a byte every few seconds would otherwise hold this slot for hours.
+    tls.handshake_within(HANDSHAKE_TIMEOUT)
         .map_err(|e| format!("handshake failed: {e}"))?;
     let identity =
         String::from_utf8_lossy(tls.conn.psk_identity().unwrap_or_default()).into_owned();

@@ -65,6 +65,7 @@
 //! * [`tokio`] (feature `tokio`) — `PskConnector` / `PskAcceptor`, shaped like tokio-rustls.
 //! * [`capif3`] (feature `capif3`) — the AEF's key resolver and the CCF's key store.
 //! * [`error`] — the one [`Error`] type; engine errors name the TLS alert sent.
+//! * [`deadline`] — whole-handshake deadlines for blocking transports.
 //!
 //! ## Feature flags
 //!
@@ -96,6 +97,7 @@
 pub mod capif1e;
 #[cfg(feature = "capif3")]
 pub mod capif3;
+pub mod deadline;
 pub mod error;
 pub mod kdf;
 pub mod psk;

@@ -153,6 +153,12 @@ impl PskAcceptor {
     }
 
     /// Finds keys through `resolver` instead, awaiting it after the ClientHello.
+    ///
+    /// The resolver is asked about one identity per handshake: the first one the client
+    /// offers (the others are treated as unknown). A key store behind it (the CCF, for
+    /// [`CcfKeyResolver`](crate::capif3::CcfKeyResolver)) therefore sees at most one lookup,
+    /// plus at most one [`refresh`](AsyncPskResolver::refresh), per handshake, however many
+    /// identities a ClientHello carries.
     pub fn with_async_resolver(mut self, resolver: Arc<dyn AsyncPskResolver>) -> Self {
         self.resolver = Some(resolver);
         self
@@ -194,26 +200,23 @@ impl PskAcceptor {
             let resolver = self.resolver.as_ref().ok_or(Error::InvalidState(
                 "deferred connection without a resolver",
             ))?;
-            let identities = stream
+            // One key lookup per handshake, for the first offered identity (RFC 8446 §4.2.11
+            // lets the server pick any; a CAPIF invoker offers one): a ClientHello with many
+            // made-up identities costs the key store no more than one with a single identity.
+            let first = stream
                 .conn
                 .offered_psk_identities()
-                .unwrap_or_default()
-                .to_vec();
-            let mut found = None;
-            let mut failure = None;
-            for identity in &identities {
-                match Self::lookup(resolver.as_ref(), &stream.conn, identity).await {
-                    Ok(Some(psk)) => {
-                        found = Some(psk);
-                        break;
-                    }
-                    Ok(None) => {}
-                    Err(e) => {
-                        failure = Some(e);
-                        break;
+                .and_then(|ids| ids.first())
+                .cloned();
+            let (found, failure) = match first {
+                Some(identity) => {
+                    match Self::lookup(resolver.as_ref(), &stream.conn, &identity).await {
+                        Ok(psk) => (psk, None),
+                        Err(e) => (None, Some(e)),
                     }
                 }
-            }
+                None => (None, None),
+            };
             let provided = stream.conn.provide_psk(found);
             if provided.is_err() || failure.is_some() {
                 // Tell the peer (the alert is queued), then report the first cause.
@@ -372,10 +375,13 @@ where
             io: &mut self.io,
             cx,
         };
-        let n = match self.conn.read_tls(&mut reader) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Poll::Pending,
-            Err(e) => return Poll::Ready(Err(ReadError::Io(e))),
+        let n = loop {
+            match self.conn.read_tls(&mut reader) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Poll::Pending,
+                Err(e) => return Poll::Ready(Err(ReadError::Io(e))),
+            }
         };
         match self.conn.process_new_packets() {
             Ok(_) => Poll::Ready(Ok(n)),
@@ -401,6 +407,7 @@ where
             match self.conn.write_tls(&mut writer) {
                 Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                 Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Poll::Pending,
                 Err(e) => return Poll::Ready(Err(e)),
             }
@@ -471,9 +478,10 @@ where
                     Poll::Pending => return Poll::Pending,
                 }
             }
-            if let Poll::Ready(Err(e)) = this.poll_write_tls(cx) {
-                return Poll::Ready(Err(e));
-            }
+            // Taken: the bytes are ours to deliver, and the caller must hear so even if the
+            // push below fails (a retried write would send them twice). Pushing them out now
+            // is best effort; a transport error surfaces on the next write, flush or shutdown.
+            let _ = this.poll_write_tls(cx);
             return Poll::Ready(Ok(n));
         }
     }

@@ -154,6 +154,43 @@ async fn async_resolver_paths() {
     }
 }
 
+/// Issue 10 §2: a ClientHello with eight identities costs one lookup, not eight, whether the
+/// known identity comes first (accepted) or later (refused: only the first is looked up).
+#[tokio::test]
+async fn async_resolver_looks_up_one_identity_per_handshake() {
+    let k = key("invoker-7", 7);
+    for known_first in [true, false] {
+        let store = Arc::new(SlowStore {
+            key: k.clone(),
+            calls: AtomicUsize::new(0),
+            fail: false,
+        });
+        let acceptor = PskAcceptor::new(Arc::new(PskServerConfig::new(Arc::new(NoPskResolver))))
+            .with_async_resolver(store.clone());
+        let others = if known_first { 7 } else { 6 };
+        let made_up = (0..others).map(|i| key(&format!("made-up-{i}"), 9));
+        let mut config = if known_first {
+            PskClientConfig::new(k.clone())
+        } else {
+            PskClientConfig::new(key("made-up-first", 9))
+        };
+        for psk in made_up {
+            config = config.with_additional_psk(psk).unwrap();
+        }
+        if !known_first {
+            config = config.with_additional_psk(k.clone()).unwrap();
+        }
+        assert_eq!(config.psks().len(), 8);
+        let (a, b) = tokio::io::duplex(64 * 1024);
+        let server = tokio::spawn(async move { acceptor.accept(a).await.map(|_| ()) });
+        let client = PskConnector::new(Arc::new(config)).connect(b).await;
+        let server = server.await.unwrap();
+        assert_eq!(store.calls.load(Ordering::SeqCst), 1, "lookups");
+        assert_eq!(client.is_ok(), known_first, "{client:?}");
+        assert_eq!(server.is_ok(), known_first, "{server:?}");
+    }
+}
+
 #[tokio::test]
 async fn a_silent_peer_times_out() {
     let (a, _silent) = tokio::io::duplex(1024);

@@ -133,8 +133,11 @@ impl Ccf {
                     let acceptor = tokio_rustls::TlsAcceptor::from(capif3_config.clone());
                     let (store, aef, log) = (store.clone(), aef.clone(), log.clone());
                     tokio::spawn(async move {
-                        let Ok(tls) = acceptor.accept(tcp).await else {
-                            return log("ccf", "CAPIF-3 TLS handshake failed");
+                        // tokio-rustls has no handshake deadline of its own.
+                        let handshake =
+                            tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp));
+                        let Ok(Ok(tls)) = handshake.await else {
+                            return log("ccf", "CAPIF-3 TLS handshake failed or timed out");
                         };
                         let service = hyper::service::service_fn(move |req| {
                             let (store, aef, log) = (store.clone(), aef.clone(), log.clone());

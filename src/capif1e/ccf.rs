@@ -1,15 +1,17 @@
 //! The CCF's side of CAPIF-1e: a wrapper around a rustls [`ServerConfig`].
 
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::sync::Arc;
+use std::time::Duration;
 
 use rustls::server::ProducesTickets;
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 
-use super::complete_handshake;
 use super::keylog::ConnectionKeyLog;
 use super::session::{Capif1eSession, Policy, SessionCapture};
 use super::stream::TapStream;
+use super::{complete_handshake, handshake_step, io_error};
+use crate::deadline::{run_within, TransportTimeouts};
 use crate::error::Error;
 
 /// The CCF's CAPIF-1e TLS server configuration: a rustls [`ServerConfig`] prepared so that
@@ -112,6 +114,32 @@ impl CcfConfig {
         let (mut conn, capture) = self.connection()?;
         let mut io = TapStream::server(io);
         complete_handshake(&mut conn, &mut io)?;
+        let session = capture.session_with_taps(&conn, io.taps())?;
+        Ok((StreamOwned::new(conn, io), session))
+    }
+
+    /// Like [`accept`](Self::accept), with a limit on the whole handshake, however the client
+    /// paces its bytes ([`Error::HandshakeTimeout`] when it runs out). The transport's
+    /// timeouts are set to the time left before every read and write and restored at the end
+    /// (see [`crate::deadline`]). A CCF facing untrusted clients on blocking I/O uses this.
+    pub fn accept_within<S: Read + Write + TransportTimeouts>(
+        &self,
+        io: S,
+        limit: Duration,
+    ) -> Result<(StreamOwned<ServerConnection, TapStream<S>>, Capif1eSession), Error> {
+        let (conn, capture) = self.connection()?;
+        let mut state = (conn, TapStream::server(io));
+        run_within(
+            &mut state,
+            limit,
+            |s| &mut s.1,
+            |s, deadline| handshake_step(&mut s.0, &mut deadline.guard(&mut s.1)),
+        )
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::TimedOut => Error::HandshakeTimeout,
+            _ => io_error(e),
+        })?;
+        let (conn, io) = state;
         let session = capture.session_with_taps(&conn, io.taps())?;
         Ok((StreamOwned::new(conn, io), session))
     }

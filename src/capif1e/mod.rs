@@ -185,13 +185,24 @@ where
     C: DerefMut<Target = ConnectionCommon<Data>>,
     S: Read + Write,
 {
-    while conn.is_handshaking() {
-        let (read, written) = conn.complete_io(io).map_err(io_error)?;
-        if read == 0 && written == 0 && conn.is_handshaking() {
-            return Err(Error::Io(io::ErrorKind::UnexpectedEof.into()));
-        }
-    }
+    while !handshake_step(conn, io).map_err(io_error)? {}
     Ok(())
+}
+
+/// One round of handshake I/O; `true` once the handshake is complete.
+fn handshake_step<C, Data, S>(conn: &mut C, io: &mut S) -> io::Result<bool>
+where
+    C: DerefMut<Target = ConnectionCommon<Data>>,
+    S: Read + Write,
+{
+    if !conn.is_handshaking() {
+        return Ok(true);
+    }
+    let (read, written) = conn.complete_io(io)?;
+    if read == 0 && written == 0 && conn.is_handshaking() {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(!conn.is_handshaking())
 }
 
 /// Turns an I/O error from rustls's I/O helpers back into the rustls error it may carry.

@@ -111,6 +111,20 @@ impl<S> TapStream<S> {
     }
 }
 
+impl<S: crate::deadline::TransportTimeouts> crate::deadline::TransportTimeouts for TapStream<S> {
+    fn timeouts(&self) -> io::Result<(Option<std::time::Duration>, Option<std::time::Duration>)> {
+        self.inner.timeouts()
+    }
+
+    fn set_timeouts(
+        &mut self,
+        read: Option<std::time::Duration>,
+        write: Option<std::time::Duration>,
+    ) -> io::Result<()> {
+        self.inner.set_timeouts(read, write)
+    }
+}
+
 impl<S: Read> Read for TapStream<S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
