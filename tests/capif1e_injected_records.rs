@@ -143,6 +143,9 @@ fn logged_master_secret(log: &RecordingKeyLog, client_flight: &[u8]) -> Vec<u8> 
     lines[0].1.clone()
 }
 
+/// The invoker's error and what the CCF's `accept()` gave.
+type Refused = Box<(Error, Result<(), Error>)>;
+
 struct Injection {
     to_ccf: Vec<u8>,
     to_invoker: Vec<u8>,
@@ -153,10 +156,7 @@ struct Injection {
 /// `connect()` and `accept()` over loopback TCP with `inj` inserted in front of the first
 /// flight of each direction. On success, checks that both ends derive the AEFPSK recomputed
 /// from rustls's own key log (TLS 1.2) or exporter (TLS 1.3) and the Session ID on the wire.
-fn connect_with_injection(
-    s: &Setup,
-    inj: Injection,
-) -> Result<ProtocolVersion, (Error, Result<(), Error>)> {
+fn connect_with_injection(s: &Setup, inj: Injection) -> Result<ProtocolVersion, Refused> {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let ccf = s.ccf.clone();
@@ -179,7 +179,7 @@ fn connect_with_injection(
     let (rec, written) = Recording::new(Injecting::new(tcp, inj.to_invoker, chunk, coalesce));
     let (mut tls, invoker) = match s.invoker().connect(name(), rec) {
         Ok(ok) => ok,
-        Err(e) => return Err((e, server.join().unwrap().map(|_| ()))),
+        Err(e) => return Err(Box::new((e, server.join().unwrap().map(|_| ())))),
     };
     tls.write_all(b"ping").unwrap();
     let mut pong = [0u8; 4];
@@ -263,7 +263,7 @@ fn what_rustls_refuses_before_a_hello_still_fails_with_no_session() {
     for version in [Version::Tls12, Version::Tls13] {
         let s = setup(&pki, version);
         // Five warnings towards the invoker: rustls's limit is four.
-        let (client_err, server) = connect_with_injection(
+        let (client_err, server) = *connect_with_injection(
             &s,
             Injection {
                 to_ccf: vec![],
@@ -285,7 +285,7 @@ fn what_rustls_refuses_before_a_hello_still_fails_with_no_session() {
         assert!(server.is_err(), "{version:?}");
 
         // A fatal alert towards the CCF.
-        let (client_err, server) = connect_with_injection(
+        let (client_err, server) = *connect_with_injection(
             &s,
             Injection {
                 to_ccf: alert(FATAL, HANDSHAKE_FAILURE),
@@ -791,7 +791,7 @@ fn random_insertions_the_taps_agree_with_rustls() {
             [extra, &flight[..]].concat()
         };
         let chunk = [1, 3, 7, 64, 4096][rng.below(5)];
-        let r = run(&s, &tamper, chunk);
+        let r = run(s, &tamper, chunk);
         let what = format!("round {round} chunk {chunk}");
         if r.error.is_none() {
             completed += 1;

@@ -41,6 +41,10 @@
 //!   ([`TapState::Abandoned`]). Malformed records give [`TapState::Failed`]. Either way no
 //!   CAPIF-1e session comes out of the connection.
 //!
+//! `tests/capif1e_injected_records.rs` checks these rules against rustls itself (random
+//! records inserted before the hellos: where rustls completes, both ends get the key; where it
+//! refuses, the tap has given up), so a rustls release that changes them fails there.
+//!
 //! Every length is bounded the way rustls bounds it: record payloads below 2^14 + 2048 octets,
 //! handshake messages up to 64 KiB − 1, Session IDs up to 32 octets. The tap buffers at most one
 //! record header, one alert or CCS payload (2 octets) and one handshake message. Malformed,
@@ -97,9 +101,8 @@ pub enum TapState {
     Complete,
     /// A well-formed record that rustls refuses before the hello arrived first (a fatal
     /// alert, one warning alert too many, application data, a heartbeat, a ChangeCipherSpec
-    /// rustls does not skip — see the [module documentation](self)): rustls aborts such a
-    /// handshake, so there is no hello to find on this connection; later bytes pass through
-    /// unparsed.
+    /// rustls does not skip — see [`HelloTap`]): rustls aborts such a handshake, so there is
+    /// no hello to find on this connection; later bytes pass through unparsed.
     Abandoned,
     /// The bytes were not a well-formed TLS hello flight; later bytes pass through unparsed.
     /// The reason is the one [`Error::MalformedHello`] carries.
@@ -215,6 +218,19 @@ impl fmt::Debug for ServerHelloInfo {
 /// message may span records and a record may hold several messages). [`TapStream`] does this
 /// for a `Read + Write` (or tokio) transport; with your own I/O loop, feed the bytes you pass to
 /// rustls's `read_tls` and get from its `write_tls`, or use [`HelloTaps`] for both directions.
+///
+/// # Records before the hello
+///
+/// Records before a hello are unauthenticated, and an on-path party can insert some. The tap
+/// skips exactly what rustls 0.23 skips there, so that a handshake rustls completes always
+/// yields its hellos, and gives up where rustls aborts. It skips warning alerts (any
+/// description; only `user_canceled` after a `HelloRetryRequest`), up to
+/// [`MAX_WARNING_ALERTS`](Self::MAX_WARNING_ALERTS) on the connection, and, after a
+/// `HelloRetryRequest`, up to [`MAX_MIDDLEBOX_CCS`](Self::MAX_MIDDLEBOX_CCS) compatibility
+/// ChangeCipherSpec records; it reads records of any version rustls accepts (0x03XX, 0x0002,
+/// 0xFEFF, 0xFEFD, 0xFEFC). A fatal alert, one warning too many, application data, a
+/// heartbeat or another ChangeCipherSpec makes it give up ([`TapState::Abandoned`]);
+/// malformed records make it fail.
 ///
 /// ```
 /// use rustls_capif::capif1e::{HelloKind, HelloTap, TapState};
