@@ -333,7 +333,191 @@ fn hostile_inputs_table() {
     ]
     .concat();
 
-    let cases: Vec<(&str, HelloKind, Vec<u8>, Want)> = vec![
+    let sh13 = handshake(2, &server_hello([1; 32], &[], tls13()));
+    let alert = |level: u8, description: u8| record(21, &[level, description]);
+    let warnings = |n: usize| -> Vec<u8> { (0..n).flat_map(|_| alert(1, 100)).collect() };
+    let with_version = |version: [u8; 2], mut r: Vec<u8>| {
+        r[1..3].copy_from_slice(&version);
+        r
+    };
+    let mut fragmented_sh_with_warning = record(22, &sh_ok[..10]);
+    fragmented_sh_with_warning.extend(alert(1, 90));
+    fragmented_sh_with_warning.extend(record(22, &sh_ok[10..]));
+
+    // What rustls 0.23 skips before a hello, and what it refuses there (issue 16 §3).
+    let tolerance: Vec<(&str, HelloKind, Vec<u8>, Want)> = vec![
+        (
+            "warning no_renegotiation before the ServerHello",
+            S,
+            [alert(1, 100), record(22, &sh_ok)].concat(),
+            Complete,
+        ),
+        (
+            "warning user_canceled before the ClientHello",
+            C,
+            [alert(1, 90), record(22, &ch_ok)].concat(),
+            Complete,
+        ),
+        (
+            "warning close_notify and unknown description before the hello",
+            C,
+            [alert(1, 0), alert(1, 255), record(22, &ch_ok)].concat(),
+            Complete,
+        ),
+        (
+            "four warning alerts before the ClientHello",
+            C,
+            [warnings(4), record(22, &ch_ok)].concat(),
+            Complete,
+        ),
+        (
+            "five warning alerts before the ClientHello",
+            C,
+            [warnings(5), record(22, &ch_ok)].concat(),
+            Abandoned,
+        ),
+        (
+            "five warning alerts before the ServerHello",
+            S,
+            [warnings(5), record(22, &sh_ok)].concat(),
+            Abandoned,
+        ),
+        (
+            "fatal alert before the ClientHello",
+            C,
+            alert(2, 40),
+            Abandoned,
+        ),
+        ("alert of unknown level", S, alert(3, 90), Malformed),
+        ("alert of level 0", C, alert(0, 90), Malformed),
+        ("alert record of 1 octet", S, record(21, &[1]), Malformed),
+        (
+            "alert record of 3 octets",
+            S,
+            record(21, &[1, 90, 1]),
+            Malformed,
+        ),
+        ("empty alert record", C, record(21, &[]), Malformed),
+        (
+            "two alerts in one record",
+            C,
+            record(21, &[1, 90, 1, 90]),
+            Malformed,
+        ),
+        (
+            "warning alert inside a fragmented ServerHello",
+            S,
+            fragmented_sh_with_warning,
+            Malformed,
+        ),
+        ("empty application data", C, record(23, &[]), Abandoned),
+        ("empty CCS record", S, record(20, &[]), Malformed),
+        (
+            "HRR, CCS, CCS, ServerHello",
+            S,
+            [
+                record(22, &hrr),
+                record(20, &[1]),
+                record(20, &[1]),
+                record(22, &sh13),
+            ]
+            .concat(),
+            Complete,
+        ),
+        (
+            "HRR, three CCS",
+            S,
+            [
+                record(22, &hrr),
+                record(20, &[1]),
+                record(20, &[1]),
+                record(20, &[1]),
+            ]
+            .concat(),
+            Abandoned,
+        ),
+        (
+            "HRR, CCS of value 2",
+            S,
+            [record(22, &hrr), record(20, &[2])].concat(),
+            Malformed,
+        ),
+        (
+            "HRR, CCS of 2 octets",
+            S,
+            [record(22, &hrr), record(20, &[1, 1])].concat(),
+            Malformed,
+        ),
+        (
+            "HRR, user_canceled, ServerHello",
+            S,
+            [record(22, &hrr), alert(1, 90), record(22, &sh13)].concat(),
+            Complete,
+        ),
+        (
+            "HRR, then no_renegotiation (TLS 1.3)",
+            S,
+            [record(22, &hrr), alert(1, 100)].concat(),
+            Abandoned,
+        ),
+        (
+            "three warnings, HRR, two user_canceled",
+            S,
+            [warnings(3), record(22, &hrr), alert(1, 90), alert(1, 90)].concat(),
+            Abandoned,
+        ),
+        (
+            "HRR that does not select TLS 1.3",
+            S,
+            record(22, &handshake(2, &server_hello(HRR_RANDOM, &[], None))),
+            Malformed,
+        ),
+        (
+            "HRR and ServerHello in one record",
+            S,
+            record(22, &[hrr.clone(), sh13.clone()].concat()),
+            Malformed,
+        ),
+        (
+            "hello in a record of version 0xfefd",
+            S,
+            with_version([0xfe, 0xfd], record(22, &sh_ok)),
+            Complete,
+        ),
+        (
+            "hello in a record of version 0x0002",
+            C,
+            with_version([0, 2], record(22, &ch_ok)),
+            Complete,
+        ),
+        (
+            "warning in a record of version 0x0300",
+            C,
+            [with_version([3, 0], alert(1, 90)), record(22, &ch_ok)].concat(),
+            Complete,
+        ),
+        (
+            "record of version 0xfeff (DTLS 1.0) and 0xfefc (DTLS 1.3)",
+            S,
+            [
+                with_version([0xfe, 0xff], alert(1, 90)),
+                with_version([0xfe, 0xfc], record(22, &sh_ok)),
+            ]
+            .concat(),
+            Complete,
+        ),
+        (
+            "record of version 0xfefe",
+            S,
+            with_version([0xfe, 0xfe], record(22, &sh_ok)),
+            Malformed,
+        ),
+        // rustls refuses these before a full header arrives; so does the tap.
+        ("unknown content type, one octet", C, vec![0x19], Malformed),
+        ("bad version, three octets", S, vec![22, 2, 3], Malformed),
+    ];
+
+    let mut cases: Vec<(&str, HelloKind, Vec<u8>, Want)> = vec![
         // record layer
         ("unknown content type", S, record(0x63, &sh_ok), Malformed),
         (
@@ -376,10 +560,11 @@ fn hostile_inputs_table() {
         ("heartbeat first", S, record(24, &[1, 0, 0]), Abandoned),
         ("CCS before the ClientHello", C, record(20, &[1]), Abandoned),
         (
-            "CCS before the ServerHello is skipped",
+            // rustls skips a middlebox CCS only once TLS 1.3 is negotiated (after an HRR).
+            "CCS before the first ServerHello",
             S,
             record(20, &[1]),
-            Parsing,
+            Abandoned,
         ),
         (
             "CCS inside a fragmented message",
@@ -667,6 +852,8 @@ fn hostile_inputs_table() {
         ),
     ];
 
+    cases.extend(tolerance);
+
     let mut rng = Rng(42);
     for (name, kind, bytes, want) in &cases {
         let tap = fed(*kind, bytes);
@@ -774,6 +961,15 @@ fn write_fuzz_seed_corpus() {
             "tls13_hrr_server_flight",
             1 | 1 << 1,
             &f.tls13_hrr.server_to_client,
+        ),
+        (
+            "tls12_server_flight_after_warning_alerts",
+            1 | 2 << 1,
+            &[
+                vec![21, 3, 3, 0, 2, 1, 100, 21, 3, 3, 0, 2, 1, 90],
+                f.tls12.server_to_client.clone(),
+            ]
+            .concat(),
         ),
     ] {
         let mut data = vec![selector, 0x5a];

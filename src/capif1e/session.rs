@@ -257,8 +257,14 @@ fn seen<'a>(tap: &'a HelloTap, what: &'static str) -> Result<&'a HelloTap, Error
         TapState::Failed(why) => Err(Error::MalformedHello(why)),
         TapState::Complete => Ok(tap),
         TapState::Abandoned => Err(Error::SecretsUnavailable(match what {
-            "ClientHello" => "a non-handshake record came before the ClientHello",
-            _ => "a non-handshake record came before the ServerHello",
+            "ClientHello" => {
+                "a record that ends the handshake (fatal alert, too many warning alerts, \
+                 application data, …) came before the ClientHello"
+            }
+            _ => {
+                "a record that ends the handshake (fatal alert, too many warning alerts, \
+                 application data, …) came before the ServerHello"
+            }
         })),
         _ => Err(Error::SecretsUnavailable(match what {
             "ClientHello" => {

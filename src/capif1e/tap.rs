@@ -9,14 +9,46 @@
 //! * server → client: the `ServerHello` random, `legacy_session_id`, cipher suite and selected
 //!   protocol version (from `supported_versions` for TLS 1.3), skipping a `HelloRetryRequest`.
 //!
-//! As soon as it has that — or at the first record that cannot precede the hello (an alert or
-//! application data) — the tap stops looking at bytes and becomes a pass-through that costs
-//! one branch per call.
+//! As soon as it has that — or as soon as rustls would refuse the bytes — the tap stops
+//! looking at bytes and becomes a pass-through that costs one branch per call.
+//!
+//! # What may come before the hello
+//!
+//! The records before a hello are not authenticated: an on-path party can insert some, and
+//! rustls ignores a few of them. A handshake that rustls completes must always give the tap
+//! its hello (or CAPIF-1e fails on a healthy connection), and the tap must never read a hello
+//! out of bytes rustls would interpret differently. So the tap accepts and refuses exactly
+//! what rustls 0.23 does before the hellos (`ConnectionCore::process_more_input`,
+//! `process_msg`, `CommonState::process_alert` and its `TemperCounters`):
+//!
+//! * **record layer** — content types 20–24 only (an SSLv2 hello is refused); record
+//!   versions 0x03XX, and the other values rustls knows (0x0002, 0xFEFF, 0xFEFD, 0xFEFC):
+//!   the record header is not part of the transcript, so such a record still completes the
+//!   handshake; payloads below 2^14 + 2048 octets; empty records only for application data;
+//!   no other record between two fragments of a handshake message (RFC 8446 §5.1).
+//! * **warning alerts** are skipped, whatever their description, up to
+//!   [`HelloTap::MAX_WARNING_ALERTS`] (4, rustls's per-connection limit, as BoringSSL's);
+//!   one more ends the connection. After a `HelloRetryRequest` the connection is TLS 1.3,
+//!   where rustls skips only `user_canceled`. An alert record holds exactly one alert
+//!   (2 octets) of level warning (1) or fatal (2).
+//! * **ChangeCipherSpec**: only the TLS 1.3 middlebox-compatibility CCS after a
+//!   `HelloRetryRequest` (value 1, 1 octet, at most [`HelloTap::MAX_MIDDLEBOX_CCS`] in all);
+//!   before a first hello rustls refuses it.
+//! * a `HelloRetryRequest` must select TLS 1.3 and end its record, as rustls requires.
+//! * **refused** — a fatal alert, a warning alert over the limit (or other than
+//!   `user_canceled` after a `HelloRetryRequest`), a CCS rustls does not skip, application
+//!   data (even empty) and heartbeat records: rustls aborts the handshake, so the tap gives up
+//!   ([`TapState::Abandoned`]). Malformed records give [`TapState::Failed`]. Either way no
+//!   CAPIF-1e session comes out of the connection.
+//!
+//! `tests/capif1e_injected_records.rs` checks these rules against rustls itself (random
+//! records inserted before the hellos: where rustls completes, both ends get the key; where it
+//! refuses, the tap has given up), so a rustls release that changes them fails there.
 //!
 //! Every length is bounded the way rustls bounds it: record payloads below 2^14 + 2048 octets,
 //! handshake messages up to 64 KiB − 1, Session IDs up to 32 octets. The tap buffers at most one
-//! record header and one handshake message. Malformed, truncated or oversized input gives
-//! [`Error::MalformedHello`]; the tap never panics.
+//! record header, one alert or CCS payload (2 octets) and one handshake message. Malformed,
+//! truncated or oversized input gives [`Error::MalformedHello`]; the tap never panics.
 
 use core::fmt;
 
@@ -29,6 +61,10 @@ const CONTENT_ALERT: u8 = 21;
 const CONTENT_HANDSHAKE: u8 = 22;
 const CONTENT_APPLICATION_DATA: u8 = 23;
 const CONTENT_HEARTBEAT: u8 = 24;
+
+const ALERT_LEVEL_WARNING: u8 = 1;
+const ALERT_LEVEL_FATAL: u8 = 2;
+const ALERT_USER_CANCELED: u8 = 90;
 
 const HANDSHAKE_CLIENT_HELLO: u8 = 1;
 const HANDSHAKE_SERVER_HELLO: u8 = 2;
@@ -63,9 +99,10 @@ pub enum TapState {
     Parsing,
     /// The hello was found; later bytes pass through unparsed.
     Complete,
-    /// A record that cannot precede the hello (alert, application data, heartbeat — or any
-    /// non-handshake record before a `ClientHello`) arrived first, so there is no hello to find
-    /// on this connection; later bytes pass through unparsed.
+    /// A well-formed record that rustls refuses before the hello arrived first (a fatal
+    /// alert, one warning alert too many, application data, a heartbeat, a ChangeCipherSpec
+    /// rustls does not skip — see [`HelloTap`]): rustls aborts such a handshake, so there is
+    /// no hello to find on this connection; later bytes pass through unparsed.
     Abandoned,
     /// The bytes were not a well-formed TLS hello flight; later bytes pass through unparsed.
     /// The reason is the one [`Error::MalformedHello`] carries.
@@ -182,6 +219,19 @@ impl fmt::Debug for ServerHelloInfo {
 /// for a `Read + Write` (or tokio) transport; with your own I/O loop, feed the bytes you pass to
 /// rustls's `read_tls` and get from its `write_tls`, or use [`HelloTaps`] for both directions.
 ///
+/// # Records before the hello
+///
+/// Records before a hello are unauthenticated, and an on-path party can insert some. The tap
+/// skips exactly what rustls 0.23 skips there, so that a handshake rustls completes always
+/// yields its hellos, and gives up where rustls aborts. It skips warning alerts (any
+/// description; only `user_canceled` after a `HelloRetryRequest`), up to
+/// [`MAX_WARNING_ALERTS`](Self::MAX_WARNING_ALERTS) on the connection, and, after a
+/// `HelloRetryRequest`, up to [`MAX_MIDDLEBOX_CCS`](Self::MAX_MIDDLEBOX_CCS) compatibility
+/// ChangeCipherSpec records; it reads records of any version rustls accepts (0x03XX, 0x0002,
+/// 0xFEFF, 0xFEFD, 0xFEFC). A fatal alert, one warning too many, application data, a
+/// heartbeat or another ChangeCipherSpec makes it give up ([`TapState::Abandoned`]);
+/// malformed records make it fail.
+///
 /// ```
 /// use rustls_capif::capif1e::{HelloKind, HelloTap, TapState};
 ///
@@ -217,9 +267,14 @@ pub struct HelloTap {
     header: [u8; RECORD_HEADER_LEN],
     header_len: usize,
     record: Option<Record>,
+    /// The payload of the alert (2 octets) or ChangeCipherSpec (1 octet) record being read.
+    control: [u8; 2],
+    control_len: usize,
     /// The handshake message being reassembled, header included.
     message: Vec<u8>,
     hello_retry_request_seen: bool,
+    warning_alerts: usize,
+    middlebox_ccs: usize,
     client_hello: Option<ClientHelloInfo>,
     server_hello: Option<ServerHelloInfo>,
 }
@@ -238,6 +293,15 @@ impl HelloTap {
     /// Largest handshake message body accepted, in octets (rustls's bound too).
     pub const MAX_HANDSHAKE_MESSAGE: usize = 0xffff;
 
+    /// Warning alerts skipped before the hello: rustls tolerates this many on a connection
+    /// (BoringSSL's `kMaxWarningAlerts` too); the next one ends the handshake, and the tap
+    /// gives up ([`TapState::Abandoned`]).
+    pub const MAX_WARNING_ALERTS: usize = 4;
+
+    /// TLS 1.3 middlebox-compatibility ChangeCipherSpec records rustls skips on a connection
+    /// (one after each `ClientHello`); the next one ends the handshake.
+    pub const MAX_MIDDLEBOX_CCS: usize = 2;
+
     /// A tap looking for the given hello.
     pub fn new(kind: HelloKind) -> Self {
         Self {
@@ -246,8 +310,12 @@ impl HelloTap {
             header: [0; RECORD_HEADER_LEN],
             header_len: 0,
             record: None,
+            control: [0; 2],
+            control_len: 0,
             message: Vec::new(),
             hello_retry_request_seen: false,
+            warning_alerts: 0,
+            middlebox_ccs: 0,
             client_hello: None,
             server_hello: None,
         }
@@ -317,6 +385,7 @@ impl HelloTap {
                     self.header[self.header_len..self.header_len + n].copy_from_slice(&data[..n]);
                     self.header_len += n;
                     data = &data[n..];
+                    self.check_header_prefix()?;
                     if self.header_len == RECORD_HEADER_LEN {
                         self.header_len = 0;
                         self.start_record()?;
@@ -333,6 +402,14 @@ impl HelloTap {
                     }
                     if content_type == CONTENT_HANDSHAKE {
                         self.handshake_payload(payload)?;
+                    } else {
+                        // An alert or CCS record: start_record bounded it to 2 octets.
+                        let end = self.control_len + payload.len();
+                        self.control[self.control_len..end].copy_from_slice(payload);
+                        self.control_len = end;
+                        if self.record.is_none() {
+                            self.complete_control_record(content_type)?;
+                        }
                     }
                 }
             }
@@ -340,40 +417,94 @@ impl HelloTap {
         Ok(())
     }
 
+    /// Checks the part of a record header received so far, as early as rustls's deframer
+    /// does: the content type at the first octet, the version at the third.
+    fn check_header_prefix(&self) -> Result<(), &'static str> {
+        let [content_type, major, minor, ..] = self.header;
+        if self.header_len >= 1
+            && !(CONTENT_CHANGE_CIPHER_SPEC..=CONTENT_HEARTBEAT).contains(&content_type)
+        {
+            return Err("unknown TLS record content type");
+        }
+        if self.header_len >= 3 && !record_version_accepted(u16::from_be_bytes([major, minor])) {
+            return Err("TLS record version is neither 3.x nor another version rustls accepts");
+        }
+        Ok(())
+    }
+
+    /// Checks a complete record header (whose type and version `check_header_prefix`
+    /// accepted) the way rustls's deframer and record processing do.
     fn start_record(&mut self) -> Result<(), &'static str> {
-        let [content_type, major, _minor, len_hi, len_lo] = self.header;
+        let [content_type, _, _, len_hi, len_lo] = self.header;
         let len = usize::from(u16::from_be_bytes([len_hi, len_lo]));
-        match content_type {
-            CONTENT_HANDSHAKE => {}
-            CONTENT_CHANGE_CIPHER_SPEC if self.kind == HelloKind::ServerHello => {
-                // RFC 8446 §5: a client may receive a compatibility ChangeCipherSpec at any
-                // time after its first ClientHello, e.g. right after a HelloRetryRequest.
-                if !self.message.is_empty() {
-                    return Err("ChangeCipherSpec record inside a fragmented handshake message");
-                }
-            }
-            CONTENT_CHANGE_CIPHER_SPEC
-            | CONTENT_ALERT
-            | CONTENT_APPLICATION_DATA
-            | CONTENT_HEARTBEAT => {
-                self.finish(TapState::Abandoned);
-                return Ok(());
-            }
-            _ => return Err("unknown TLS record content type"),
-        }
-        if major != 3 {
-            return Err("TLS record version is not 3.x");
-        }
-        if len == 0 {
-            return Err("empty handshake record");
+        if len == 0 && content_type != CONTENT_APPLICATION_DATA {
+            return Err("empty TLS record that is not application data");
         }
         if len >= Self::MAX_RECORD_PAYLOAD {
             return Err("TLS record payload of 2^14 + 2048 octets or more");
         }
+        if content_type != CONTENT_HANDSHAKE && !self.message.is_empty() {
+            // RFC 8446 §5.1; rustls: MessageInterleavedWithHandshakeMessage.
+            return Err("a non-handshake record inside a fragmented handshake message");
+        }
+        match content_type {
+            CONTENT_HANDSHAKE => {}
+            CONTENT_ALERT if len != 2 => return Err("alert record that is not one 2-octet alert"),
+            CONTENT_ALERT => {}
+            // RFC 8446 §5 and D.4: a TLS 1.3 client skips a compatibility CCS after its
+            // first ClientHello; before the HelloRetryRequest rustls has not negotiated TLS
+            // 1.3 and refuses it, as does a server before the first ClientHello.
+            CONTENT_CHANGE_CIPHER_SPEC if self.hello_retry_request_seen => {
+                if len != 1 {
+                    return Err("ChangeCipherSpec record that is not 1 octet");
+                }
+            }
+            _ => {
+                // A CCS rustls does not skip, application data (empty or not), heartbeat.
+                self.finish(TapState::Abandoned);
+                return Ok(());
+            }
+        }
+        self.control_len = 0;
         self.record = Some(Record {
             content_type,
             remaining: len,
         });
+        Ok(())
+    }
+
+    /// A complete alert or ChangeCipherSpec record before the hello: skipped if rustls skips
+    /// it (see the module documentation), otherwise the tap gives up or fails as rustls does.
+    fn complete_control_record(&mut self, content_type: u8) -> Result<(), &'static str> {
+        let [first, second] = self.control;
+        if content_type == CONTENT_CHANGE_CIPHER_SPEC {
+            if first != 1 {
+                return Err("ChangeCipherSpec record whose value is not 1");
+            }
+            if self.middlebox_ccs == Self::MAX_MIDDLEBOX_CCS {
+                self.finish(TapState::Abandoned);
+            } else {
+                self.middlebox_ccs += 1;
+            }
+            return Ok(());
+        }
+        let (level, description) = (first, second);
+        match level {
+            ALERT_LEVEL_WARNING => {
+                if self.warning_alerts == Self::MAX_WARNING_ALERTS {
+                    self.finish(TapState::Abandoned);
+                    return Ok(());
+                }
+                self.warning_alerts += 1;
+                // After a HelloRetryRequest rustls has negotiated TLS 1.3, where it skips only
+                // user_canceled (RFC 8446 §6: all other alerts are fatal).
+                if self.hello_retry_request_seen && description != ALERT_USER_CANCELED {
+                    self.finish(TapState::Abandoned);
+                }
+            }
+            ALERT_LEVEL_FATAL => self.finish(TapState::Abandoned),
+            _ => return Err("alert of unknown level"),
+        }
         Ok(())
     }
 
@@ -394,7 +525,8 @@ impl HelloTap {
             self.message.extend_from_slice(&payload[..n]);
             payload = &payload[n..];
             if self.message.len() == total {
-                self.complete_message()?;
+                let ends_record = payload.is_empty() && self.record.is_none();
+                self.complete_message(ends_record)?;
                 if self.state != TapState::Parsing {
                     return Ok(());
                 }
@@ -427,7 +559,8 @@ impl HelloTap {
         Ok(body_len)
     }
 
-    fn complete_message(&mut self) -> Result<(), &'static str> {
+    /// A complete hello; `ends_record` says whether it ended its record.
+    fn complete_message(&mut self, ends_record: bool) -> Result<(), &'static str> {
         let body = &self.message[HANDSHAKE_HEADER_LEN..];
         match self.kind {
             HelloKind::ClientHello => {
@@ -440,6 +573,14 @@ impl HelloTap {
                 if hello.random == HELLO_RETRY_REQUEST_RANDOM {
                     if self.hello_retry_request_seen {
                         return Err("a second HelloRetryRequest");
+                    }
+                    // rustls: IllegalHelloRetryRequestWithUnsupportedVersion, and
+                    // KeyEpochWithPendingFragment (check_aligned_handshake).
+                    if hello.version != ProtocolVersion::TLSv1_3 {
+                        return Err("HelloRetryRequest that does not select TLS 1.3");
+                    }
+                    if !ends_record {
+                        return Err("HelloRetryRequest that does not end its record");
                     }
                     self.hello_retry_request_seen = true;
                 } else {
@@ -529,6 +670,13 @@ impl Default for HelloTaps {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// Whether rustls's deframer accepts this record version: 0x03XX, or another version it
+/// knows (`ProtocolVersion::{SSLv2, DTLSv1_0, DTLSv1_2, DTLSv1_3}`). The record version is not
+/// part of the handshake transcript.
+fn record_version_accepted(version: u16) -> bool {
+    version >> 8 == 3 || matches!(version, 0x0002 | 0xfeff | 0xfefd | 0xfefc)
 }
 
 fn message_body_len(message: &[u8]) -> usize {
@@ -784,6 +932,43 @@ mod tests {
         assert!(matches!(tap.state(), TapState::Failed(_)));
         assert!(tap.feed(&[]).is_err());
         assert!(tap.error().is_some());
+    }
+
+    #[test]
+    fn warning_alerts_before_the_hello_are_skipped_up_to_rustls_limit_in_any_chunking() {
+        let ch = record(22, &handshake(1, &client_hello_body([7; 32], &[9; 32])));
+        let warnings =
+            |n: usize| -> Vec<u8> { (0..n).flat_map(|_| record(21, &[1, 100])).collect() };
+        for (n, want) in [
+            (0, TapState::Complete),
+            (HelloTap::MAX_WARNING_ALERTS, TapState::Complete),
+            (HelloTap::MAX_WARNING_ALERTS + 1, TapState::Abandoned),
+        ] {
+            let wire = [warnings(n), ch.clone()].concat();
+            for chunk in 1..=wire.len() {
+                let mut tap = HelloTap::new(HelloKind::ClientHello);
+                for part in wire.chunks(chunk) {
+                    tap.feed(part).unwrap();
+                }
+                assert_eq!(tap.state(), want, "{n} warnings, chunk {chunk}");
+                if want == TapState::Complete {
+                    assert_eq!(tap.client_hello().unwrap().random(), &[7; 32]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn alert_payload_is_buffered_in_two_octets_only() {
+        // The level arrives, the tap waits for the description; nothing else is buffered.
+        let mut tap = HelloTap::new(HelloKind::ServerHello);
+        tap.feed(&[21, 3, 3, 0, 2, 1]).unwrap();
+        assert_eq!(tap.state(), TapState::Parsing);
+        assert!(tap.message.capacity() == 0 && tap.control_len == 1);
+        tap.feed(&[90]).unwrap();
+        assert_eq!((tap.state(), tap.warning_alerts), (TapState::Parsing, 1));
+        tap.feed(&[21, 3, 3, 0, 2, 2, 40]).unwrap();
+        assert_eq!(tap.state(), TapState::Abandoned);
     }
 
     #[test]
