@@ -201,7 +201,9 @@ impl PskAcceptor {
                 .to_vec();
             let mut found = None;
             let mut failure = None;
-            for identity in &identities {
+            // At most one key lookup per handshake: the first offered identity (RFC 8446
+            // lets the server pick; the others are treated as unknown).
+            for identity in identities.iter().take(1) {
                 match Self::lookup(resolver.as_ref(), &stream.conn, identity).await {
                     Ok(Some(psk)) => {
                         found = Some(psk);
