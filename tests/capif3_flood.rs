@@ -9,9 +9,9 @@
 //! one per distinct identity.
 #![cfg(feature = "capif3")]
 
+mod capif3_common;
 #[path = "../examples/capif_flow/pki.rs"]
 mod pki;
-mod capif3_common;
 
 use std::collections::HashMap;
 use std::sync::Arc;
