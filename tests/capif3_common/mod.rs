@@ -26,6 +26,9 @@ pub enum Behaviour {
     HugeBody,
 }
 
+/// Answers a request for an invoker ID: `Some(ServiceSecurity JSON)` or `None` (404).
+pub type CustomAnswer = fn(&str) -> Option<String>;
+
 pub struct Ccf {
     pub store: CcfKeyStore,
     pub aef: InterfaceDescriptionJson,
@@ -36,6 +39,9 @@ pub struct Ccf {
     pub delay: Mutex<Duration>,
     /// The invoker IDs asked for, in order.
     pub asked: Mutex<Vec<String>>,
+    /// If set, answers instead of the store: `Some(body)` is a 200 with that
+    /// `ServiceSecurity`, `None` a 404.
+    pub custom: Mutex<Option<CustomAnswer>>,
 }
 
 impl Ccf {
@@ -67,6 +73,12 @@ async fn handle(
     let delay = *ccf.delay.lock().unwrap();
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
+    }
+    if let Some(custom) = *ccf.custom.lock().unwrap() {
+        return match custom(&parsed.api_invoker_id) {
+            Some(json) => reply(200, json.into_bytes()),
+            None => reply(404, b"{}".to_vec()),
+        };
     }
     match behaviour {
         Behaviour::ServerError => return reply(500, b"oops".to_vec()),
@@ -147,6 +159,7 @@ pub async fn setup(pki: &TestPki, configure: impl FnOnce(&mut CcfKeyResolverConf
         requests: AtomicUsize::new(0),
         delay: Mutex::new(Duration::ZERO),
         asked: Mutex::new(Vec::new()),
+        custom: Mutex::new(None),
     });
     let api_root = start_ccf(pki, ccf.clone()).await;
     let tls = Arc::new(pki.client_config(Some(&["aef.example"])));
