@@ -262,10 +262,11 @@ pub struct CcfKeyResolverConfig {
     /// How long a CCF answer is used without asking the CCF again: a key, and equally the
     /// answer "this invoker has no key for this AEF" (cached as a decoy key, so that
     /// registered and unknown invokers cost the same). This is also how long a key the CCF
-    /// has replaced (the invoker ran a newer CAPIF-1e session) can still be accepted, and how
-    /// long a newly registered invoker may still be refused: choose it as the revocation
-    /// latency you can live with, or call [`CcfKeyResolver::invalidate`] when you learn of a
-    /// change. Default 60 s.
+    /// has replaced (the invoker ran a newer CAPIF-1e session) can still be accepted: choose
+    /// it as the revocation latency you can live with, or call
+    /// [`CcfKeyResolver::invalidate`] when you learn of a change. (A newer key, or a key of
+    /// an invoker registered since its "unknown" answer was cached, is picked up sooner: a
+    /// binder mismatch refetches, see `min_refresh_interval`.) Default 60 s.
     pub ttl: Duration,
     /// Time limit of one fetch (waiting for a fetch slot, connect, TLS, request, body).
     /// Default 5 s.
@@ -275,7 +276,7 @@ pub struct CcfKeyResolverConfig {
     /// Fetches that may wait for a slot. When the queue is full, the *oldest* waiting fetch
     /// is shed (it fails with [`KeyDeliveryError::Overloaded`], the handshake is refused like
     /// a wrong key) to make room for the new one, so a burst of lookups cannot build a backlog
-    /// that a later handshake must wait behind. Default 16.
+    /// that a later handshake must wait behind (0: none waits). Default 16.
     pub max_queued_fetches: usize,
     /// Minimum time between two fetches for the same invoker triggered by a binder
     /// mismatch (bounds the load a client with a wrong key causes). It applies to unknown
@@ -287,7 +288,7 @@ pub struct CcfKeyResolverConfig {
     /// Largest number of cached "unknown invoker" answers (decoys), counted apart from
     /// `max_cached_keys`: made-up identities can only ever evict other decoys, never a
     /// registered invoker's key. When full, the decoy stored longest ago is dropped.
-    /// Default 10 000 (about 4 MB at most).
+    /// Default 10 000 (under 8 MB even with 256-octet invoker IDs).
     pub max_cached_unknown: usize,
 }
 

@@ -341,6 +341,21 @@ async fn refresh_treats_decoys_like_keys() {
         );
     }
     assert_eq!(s.ccf.requests(), 4, "one refetch each");
+
+    // An invoker registered since its "unknown" answer was cached gets its key the same way.
+    let key = AefPsk::from_bytes([9; 32]);
+    s.ccf
+        .store
+        .register_session("nobody", Arc::new(Fixed(key.clone())));
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let fresh = s
+        .resolver
+        .refresh(b"nobody")
+        .expect("refresh allowed")
+        .await;
+    let real = rustls_capif::psk::ExternalPsk::from_aef_psk("nobody", &key).unwrap();
+    assert_eq!(fresh.unwrap().unwrap().fingerprint(), real.fingerprint());
+    assert_eq!(s.resolver.aef_psk("nobody").await.unwrap(), Some(key));
 }
 
 /// Decoys are bounded apart from keys: made-up identities evict only older decoys.
