@@ -948,7 +948,16 @@ impl FlightGuard {
                         answer: Answer::Unknown(k),
                         ..
                     }) => Ok(Answer::Unknown(Arc::clone(k))),
-                    _ => inner.decoy().map(Answer::Unknown),
+                    _ => {
+                        // The handshake will fail like one with a wrong key; say why here.
+                        log::debug!(
+                            "CAPIF-3: the CCF has no key for invoker {:?} at this AEF; a decoy \
+                             key stands in for {:?}",
+                            self.invoker_id,
+                            inner.config.ttl
+                        );
+                        inner.decoy().map(Answer::Unknown)
+                    }
                 },
                 Err(e) => Err(e),
             };
