@@ -2,145 +2,21 @@
 //! authenticated TLS: caching, refresh on a newer key, and failing closed on every CCF fault.
 #![cfg(feature = "capif3")]
 
+mod capif3_common;
 #[path = "../examples/capif_flow/pki.rs"]
 mod pki;
 
-use std::convert::Infallible;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
-use http_body_util::Full;
-use hyper::body::Bytes;
-use hyper::{Request, Response};
+use capif3_common::*;
 use pki::TestPki;
 use rustls::AlertDescription;
 use rustls_capif::capif3::*;
 use rustls_capif::psk::{NoPskResolver, PskClientConfig, PskServerConfig};
 use rustls_capif::tokio::AsyncPskResolver;
 use rustls_capif::{AefPsk, Error, PskAcceptor, PskConnector, ServiceApiInterface};
-use tokio::net::TcpListener;
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Behaviour {
-    Normal,
-    ServerError,
-    MalformedJson,
-    NoEntry,
-    Slow,
-    HugeBody,
-}
-
-struct Ccf {
-    store: CcfKeyStore,
-    aef: InterfaceDescriptionJson,
-    behaviour: Mutex<Behaviour>,
-    requests: AtomicUsize,
-}
-
-async fn handle(
-    ccf: Arc<Ccf>,
-    req: Request<hyper::body::Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
-    ccf.requests.fetch_add(1, Ordering::SeqCst);
-    let behaviour = *ccf.behaviour.lock().unwrap();
-    let reply = |status: u16, body: Vec<u8>| {
-        Ok(Response::builder()
-            .status(status)
-            .body(Full::new(Bytes::from(body)))
-            .unwrap())
-    };
-    let target = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("");
-    let Some(parsed) = TrustedInvokersRequest::parse(target) else {
-        return reply(404, b"{}".to_vec());
-    };
-    match behaviour {
-        Behaviour::ServerError => return reply(500, b"oops".to_vec()),
-        Behaviour::MalformedJson => return reply(200, b"{\"securityInfo\": [".to_vec()),
-        Behaviour::HugeBody => return reply(200, vec![b' '; 200 * 1024]),
-        Behaviour::Slow => tokio::time::sleep(Duration::from_secs(3)).await,
-        _ => {}
-    }
-    let interfaces = if behaviour == Behaviour::NoEntry {
-        vec![InterfaceDescriptionJson {
-            fqdn: Some("elsewhere.example".into()),
-            port: Some(1),
-            ..Default::default()
-        }]
-    } else {
-        vec![ccf.aef.clone()]
-    };
-    match ccf
-        .store
-        .service_security_json(
-            &parsed.api_invoker_id,
-            &interfaces,
-            parsed.authentication_info,
-        )
-        .unwrap()
-    {
-        Some(json) => reply(200, json.to_vec()),
-        None => reply(404, b"{}".to_vec()),
-    }
-}
-
-/// Starts a CCF serving CAPIF-3 on loopback; returns its apiRoot.
-async fn start_ccf(pki: &TestPki, ccf: Arc<Ccf>) -> String {
-    let config = Arc::new(pki.server_config(&["127.0.0.1"], true));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let (tcp, _) = listener.accept().await.unwrap();
-            let acceptor = tokio_rustls::TlsAcceptor::from(config.clone());
-            let ccf = ccf.clone();
-            tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let service = hyper::service::service_fn(move |req| handle(ccf.clone(), req));
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
-                    .await;
-            });
-        }
-    });
-    format!("https://{addr}")
-}
-
-struct Fixed(AefPsk);
-impl AefPskSource for Fixed {
-    fn derive_aef_psk(&self, _: &ServiceApiInterface) -> Result<AefPsk, Error> {
-        Ok(self.0.clone())
-    }
-}
-
-struct Setup {
-    ccf: Arc<Ccf>,
-    resolver: Arc<CcfKeyResolver>,
-}
-
-async fn setup(pki: &TestPki, configure: impl FnOnce(&mut CcfKeyResolverConfig)) -> Setup {
-    let aef = InterfaceDescriptionJson {
-        ipv4_addr: Some("127.0.0.1".into()),
-        port: Some(8443),
-        ..Default::default()
-    };
-    let ccf = Arc::new(Ccf {
-        store: CcfKeyStore::default(),
-        aef: aef.clone(),
-        behaviour: Mutex::new(Behaviour::Normal),
-        requests: AtomicUsize::new(0),
-    });
-    let api_root = start_ccf(pki, ccf.clone()).await;
-    let tls = Arc::new(pki.client_config(Some(&["aef.example"])));
-    let mut config = CcfKeyResolverConfig::new(api_root, tls, aef.service_api_interface().unwrap());
-    configure(&mut config);
-    Setup {
-        ccf,
-        resolver: Arc::new(CcfKeyResolver::new(config).unwrap()),
-    }
-}
 
 #[tokio::test]
 async fn fetches_caches_and_refreshes() {
@@ -211,9 +87,6 @@ async fn every_ccf_fault_is_a_typed_error() {
         }),
         (Behaviour::HugeBody, |e| {
             matches!(e, KeyDeliveryError::MalformedResponse(_))
-        }),
-        (Behaviour::NoEntry, |e| {
-            matches!(e, KeyDeliveryError::NoEntryForInterface)
         }),
         (Behaviour::Slow, |e| {
             matches!(e, KeyDeliveryError::Timeout(_))
@@ -351,4 +224,205 @@ async fn an_invalidation_during_a_fetch_keeps_its_answer_out_of_the_cache() {
         assert_eq!(s.resolver.aef_psk(bad).await.unwrap(), None, "{bad}");
     }
     assert_eq!(s.ccf.requests.load(Ordering::SeqCst), 2);
+}
+
+/// "This invoker has no key for this AEF" is an answer, not a fault: a 404 and a
+/// `ServiceSecurity` without an entry for this AEF are cached for the TTL like a key, as a
+/// decoy key that `resolve` hands to the handshake (and `aef_psk` never shows).
+#[tokio::test]
+async fn unknown_invokers_are_cached_as_decoys() {
+    let pki = TestPki::new();
+    let s = setup(&pki, |_| {}).await;
+    s.ccf
+        .store
+        .register_session("inv-1", Arc::new(Fixed(AefPsk::from_bytes([1; 32]))));
+
+    // 404.
+    let decoy = s
+        .resolver
+        .resolve(b"nobody")
+        .await
+        .unwrap()
+        .expect("a decoy");
+    assert_eq!(decoy.identity(), b"nobody");
+    assert_eq!(decoy.hash(), rustls_capif::psk::PskHash::Sha256);
+    let again = s.resolver.resolve(b"nobody").await.unwrap().unwrap();
+    assert_eq!(again.fingerprint(), decoy.fingerprint(), "the same decoy");
+    assert_eq!(s.resolver.aef_psk("nobody").await.unwrap(), None);
+    assert_eq!(s.ccf.requests(), 1, "the unknown answer was not cached");
+    let other = s.resolver.resolve(b"nobody-else").await.unwrap().unwrap();
+    assert_ne!(
+        other.fingerprint(),
+        decoy.fingerprint(),
+        "decoys are random"
+    );
+    assert_eq!(s.ccf.requests(), 2);
+
+    // A ServiceSecurity with no entry for this AEF: the invoker is registered elsewhere.
+    *s.ccf.behaviour.lock().unwrap() = Behaviour::NoEntry;
+    assert_eq!(s.resolver.aef_psk("inv-1").await.unwrap(), None);
+    assert!(s.resolver.resolve(b"inv-1").await.unwrap().is_some());
+    assert_eq!(s.ccf.requests(), 3, "a missing entry was not cached");
+
+    // Faults are not answers: not cached.
+    *s.ccf.behaviour.lock().unwrap() = Behaviour::ServerError;
+    for _ in 0..2 {
+        assert!(s.resolver.resolve(b"inv-2").await.is_err());
+    }
+    assert_eq!(s.ccf.requests(), 5);
+}
+
+/// Concurrent lookups of one invoker share one fetch, for a registered and an unknown
+/// invoker alike.
+#[tokio::test]
+async fn concurrent_lookups_of_one_invoker_share_one_fetch() {
+    let pki = TestPki::new();
+    let s = setup(&pki, |_| {}).await;
+    *s.ccf.delay.lock().unwrap() = Duration::from_millis(300);
+    let k1 = AefPsk::from_bytes([1; 32]);
+    s.ccf
+        .store
+        .register_session("inv-1", Arc::new(Fixed(k1.clone())));
+    let lookups = (0..40).map(|i| {
+        let resolver = s.resolver.clone();
+        tokio::spawn(async move {
+            let id: &[u8] = if i % 2 == 0 { b"inv-1" } else { b"nobody" };
+            resolver.resolve(id).await.unwrap().unwrap().fingerprint()
+        })
+    });
+    let prints: Vec<_> = futures_join(lookups).await;
+    assert_eq!(s.ccf.requests(), 2, "one fetch per invoker");
+    let real = rustls_capif::psk::ExternalPsk::from_aef_psk("inv-1", &k1)
+        .unwrap()
+        .fingerprint();
+    assert!(prints.iter().step_by(2).all(|p| *p == real));
+    assert!(prints.iter().skip(1).step_by(2).all(|p| *p == prints[1]));
+}
+
+async fn futures_join<T: Send + 'static>(
+    tasks: impl Iterator<Item = tokio::task::JoinHandle<T>>,
+) -> Vec<T> {
+    let mut out = Vec::new();
+    for task in tasks.collect::<Vec<_>>() {
+        out.push(task.await.unwrap());
+    }
+    out
+}
+
+/// `refresh` treats a decoy exactly as a real key: refused while the answer is younger than
+/// `min_refresh_interval`, one fetch after, and the decoy kept while the CCF still says
+/// unknown (as a real key stays the same).
+#[tokio::test]
+async fn refresh_treats_decoys_like_keys() {
+    let pki = TestPki::new();
+    let s = setup(&pki, |c| {
+        c.min_refresh_interval = Duration::from_millis(300)
+    })
+    .await;
+    s.ccf
+        .store
+        .register_session("inv-1", Arc::new(Fixed(AefPsk::from_bytes([1; 32]))));
+    let mut before = Vec::new();
+    for id in [&b"inv-1"[..], b"nobody"] {
+        before.push(s.resolver.resolve(id).await.unwrap().unwrap().fingerprint());
+        assert!(
+            s.resolver.refresh(id).is_none(),
+            "{id:?}: refreshed too soon"
+        );
+    }
+    assert_eq!(s.ccf.requests(), 2);
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    for (id, old) in [&b"inv-1"[..], b"nobody"].into_iter().zip(&before) {
+        let fresh = s.resolver.refresh(id).expect("refresh allowed").await;
+        assert_eq!(fresh.unwrap().unwrap().fingerprint(), *old, "{id:?}");
+        assert!(
+            s.resolver.refresh(id).is_none(),
+            "{id:?}: throttle restarts"
+        );
+    }
+    assert_eq!(s.ccf.requests(), 4, "one refetch each");
+
+    // An invoker registered since its "unknown" answer was cached gets its key the same way.
+    let key = AefPsk::from_bytes([9; 32]);
+    s.ccf
+        .store
+        .register_session("nobody", Arc::new(Fixed(key.clone())));
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let fresh = s
+        .resolver
+        .refresh(b"nobody")
+        .expect("refresh allowed")
+        .await;
+    let real = rustls_capif::psk::ExternalPsk::from_aef_psk("nobody", &key).unwrap();
+    assert_eq!(fresh.unwrap().unwrap().fingerprint(), real.fingerprint());
+    assert_eq!(s.resolver.aef_psk("nobody").await.unwrap(), Some(key));
+}
+
+/// Decoys are bounded apart from keys: made-up identities evict only older decoys.
+#[tokio::test]
+async fn decoys_are_bounded_and_never_evict_keys() {
+    let pki = TestPki::new();
+    let s = setup(&pki, |c| {
+        c.max_cached_keys = 2;
+        c.max_cached_unknown = 3;
+    })
+    .await;
+    for (i, id) in ["inv-1", "inv-2"].iter().enumerate() {
+        let key = AefPsk::from_bytes([i as u8 + 1; 32]);
+        s.ccf.store.register_session(id, Arc::new(Fixed(key)));
+        s.resolver.aef_psk(id).await.unwrap().unwrap();
+    }
+    for i in 0..10 {
+        s.resolver
+            .resolve(format!("made-up-{i}").as_bytes())
+            .await
+            .unwrap();
+    }
+    assert_eq!(s.ccf.requests(), 12);
+    let shown = format!("{:?}", s.resolver);
+    assert!(
+        shown.contains("cached_keys: 2, cached_unknown: 3"),
+        "{shown}"
+    );
+    // Both keys are still cached; of the decoys, the newest three.
+    s.resolver.aef_psk("inv-1").await.unwrap().unwrap();
+    s.resolver.aef_psk("inv-2").await.unwrap().unwrap();
+    s.resolver.resolve(b"made-up-9").await.unwrap();
+    s.resolver.resolve(b"made-up-7").await.unwrap();
+    assert_eq!(s.ccf.requests(), 12, "a key or a recent decoy was evicted");
+    s.resolver.resolve(b"made-up-0").await.unwrap();
+    assert_eq!(
+        s.ccf.requests(),
+        13,
+        "the oldest decoy was kept past the bound"
+    );
+}
+
+/// With every slot busy and the queue full, a new lookup displaces the oldest waiter
+/// (which fails as Overloaded), so it never waits behind a backlog.
+#[tokio::test]
+async fn a_full_fetch_queue_sheds_its_oldest_waiter() {
+    let pki = TestPki::new();
+    let s = setup(&pki, |c| {
+        c.max_concurrent_fetches = 1;
+        c.max_queued_fetches = 1;
+    })
+    .await;
+    *s.ccf.delay.lock().unwrap() = Duration::from_millis(300);
+    let spawn = |id: &'static str| {
+        let resolver = s.resolver.clone();
+        tokio::spawn(async move { resolver.aef_psk(id).await })
+    };
+    let running = spawn("a");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let oldest = spawn("b");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let newest = spawn("c");
+    assert!(matches!(
+        tokio::time::timeout(Duration::from_millis(100), oldest).await,
+        Ok(Ok(Err(Error::KeyDelivery(KeyDeliveryError::Overloaded))))
+    ));
+    assert_eq!(running.await.unwrap().unwrap(), None);
+    assert_eq!(newest.await.unwrap().unwrap(), None);
+    assert_eq!(*s.ccf.asked.lock().unwrap(), ["a", "c"]);
 }

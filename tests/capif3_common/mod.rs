@@ -1,0 +1,172 @@
+//! A CCF stand-in serving TS 29.222 `trustedInvokers` over mutually authenticated TLS, for
+//! the tests of the AEF's CAPIF-3 resolver. (Each test binary declares `mod pki`.)
+#![allow(dead_code)]
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::{Request, Response};
+use rustls_capif::capif3::*;
+use rustls_capif::{AefPsk, Error, ServiceApiInterface};
+use tokio::net::TcpListener;
+
+use crate::pki::TestPki;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Behaviour {
+    Normal,
+    ServerError,
+    MalformedJson,
+    NoEntry,
+    Slow,
+    HugeBody,
+}
+
+/// Answers a request for an invoker ID: `Some(ServiceSecurity JSON)` or `None` (404).
+pub type CustomAnswer = fn(&str) -> Option<String>;
+
+pub struct Ccf {
+    pub store: CcfKeyStore,
+    pub aef: InterfaceDescriptionJson,
+    pub behaviour: Mutex<Behaviour>,
+    /// Requests received.
+    pub requests: AtomicUsize,
+    /// How long every answer takes.
+    pub delay: Mutex<Duration>,
+    /// The invoker IDs asked for, in order.
+    pub asked: Mutex<Vec<String>>,
+    /// If set, answers instead of the store: `Some(body)` is a 200 with that
+    /// `ServiceSecurity`, `None` a 404.
+    pub custom: Mutex<Option<CustomAnswer>>,
+}
+
+impl Ccf {
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+async fn handle(
+    ccf: Arc<Ccf>,
+    req: Request<hyper::body::Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    ccf.requests.fetch_add(1, Ordering::SeqCst);
+    let behaviour = *ccf.behaviour.lock().unwrap();
+    let reply = |status: u16, body: Vec<u8>| {
+        Ok(Response::builder()
+            .status(status)
+            .body(Full::new(Bytes::from(body)))
+            .unwrap())
+    };
+    let target = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("");
+    let Some(parsed) = TrustedInvokersRequest::parse(target) else {
+        return reply(404, b"{}".to_vec());
+    };
+    ccf.asked
+        .lock()
+        .unwrap()
+        .push(parsed.api_invoker_id.clone());
+    let delay = *ccf.delay.lock().unwrap();
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    if let Some(custom) = *ccf.custom.lock().unwrap() {
+        return match custom(&parsed.api_invoker_id) {
+            Some(json) => reply(200, json.into_bytes()),
+            None => reply(404, b"{}".to_vec()),
+        };
+    }
+    match behaviour {
+        Behaviour::ServerError => return reply(500, b"oops".to_vec()),
+        Behaviour::MalformedJson => return reply(200, b"{\"securityInfo\": [".to_vec()),
+        Behaviour::HugeBody => return reply(200, vec![b' '; 200 * 1024]),
+        Behaviour::Slow => tokio::time::sleep(Duration::from_secs(3)).await,
+        _ => {}
+    }
+    let interfaces = if behaviour == Behaviour::NoEntry {
+        vec![InterfaceDescriptionJson {
+            fqdn: Some("elsewhere.example".into()),
+            port: Some(1),
+            ..Default::default()
+        }]
+    } else {
+        vec![ccf.aef.clone()]
+    };
+    match ccf
+        .store
+        .service_security_json(
+            &parsed.api_invoker_id,
+            &interfaces,
+            parsed.authentication_info,
+        )
+        .unwrap()
+    {
+        Some(json) => reply(200, json.to_vec()),
+        None => reply(404, b"{}".to_vec()),
+    }
+}
+
+/// Starts a CCF serving CAPIF-3 on loopback; returns its apiRoot.
+pub async fn start_ccf(pki: &TestPki, ccf: Arc<Ccf>) -> String {
+    let config = Arc::new(pki.server_config(&["127.0.0.1"], true));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let acceptor = tokio_rustls::TlsAcceptor::from(config.clone());
+            let ccf = ccf.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let service = hyper::service::service_fn(move |req| handle(ccf.clone(), req));
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    format!("https://{addr}")
+}
+
+pub struct Fixed(pub AefPsk);
+impl AefPskSource for Fixed {
+    fn derive_aef_psk(&self, _: &ServiceApiInterface) -> Result<AefPsk, Error> {
+        Ok(self.0.clone())
+    }
+}
+
+pub struct Setup {
+    pub ccf: Arc<Ccf>,
+    pub resolver: Arc<CcfKeyResolver>,
+}
+
+pub async fn setup(pki: &TestPki, configure: impl FnOnce(&mut CcfKeyResolverConfig)) -> Setup {
+    let aef = InterfaceDescriptionJson {
+        ipv4_addr: Some("127.0.0.1".into()),
+        port: Some(8443),
+        ..Default::default()
+    };
+    let ccf = Arc::new(Ccf {
+        store: CcfKeyStore::default(),
+        aef: aef.clone(),
+        behaviour: Mutex::new(Behaviour::Normal),
+        requests: AtomicUsize::new(0),
+        delay: Mutex::new(Duration::ZERO),
+        asked: Mutex::new(Vec::new()),
+        custom: Mutex::new(None),
+    });
+    let api_root = start_ccf(pki, ccf.clone()).await;
+    let tls = Arc::new(pki.client_config(Some(&["aef.example"])));
+    let mut config = CcfKeyResolverConfig::new(api_root, tls, aef.service_api_interface().unwrap());
+    configure(&mut config);
+    Setup {
+        ccf,
+        resolver: Arc::new(CcfKeyResolver::new(config).unwrap()),
+    }
+}
