@@ -630,9 +630,14 @@ impl AsyncPskResolver for CcfKeyResolver {
 // ---------------------------------------------------------------------------------------------
 // CCF side: the key store and the resource.
 
+use std::collections::BTreeMap;
+
+use crate::secret::ZeroizingBuf;
+
 /// Something that derives AEFPSKs for AEF interfaces: a CAPIF-1e session.
 pub trait AefPskSource: Send + Sync {
-    /// The AEFPSK for `interface`.
+    /// The AEFPSK for `interface`. The same interface must always give the same key: a
+    /// [`CcfKeyStore`] derives again a key it dropped from its per-invoker cache.
     fn derive_aef_psk(&self, interface: &ServiceApiInterface) -> Result<AefPsk, Error>;
 }
 
@@ -642,9 +647,228 @@ impl AefPskSource for crate::capif1e::Capif1eSession {
     }
 }
 
-struct InvokerKeys {
+/// The bounds of a [`CcfKeyStore`]: how long an invoker's CAPIF-1e session serves CAPIF-3,
+/// how many invokers it holds, and how many derived keys it keeps per invoker.
+///
+/// With the defaults the store holds at most 100 000 invokers and 16 keys each: about
+/// 100 000 × (250 octets + the session) plus 100 octets per cached key, whatever the callers
+/// do (see `tests/ccf_store_heap.rs` for the measurement).
+///
+/// ```
+/// use std::time::Duration;
+/// use rustls_capif::capif3::{CcfKeyStore, CcfKeyStoreConfig};
+///
+/// let mut config = CcfKeyStoreConfig::default();
+/// config.session_ttl = Duration::from_secs(6 * 3600);
+/// config.max_invokers = 1_000_000;
+/// let store = CcfKeyStore::with_config(config).unwrap();
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CcfKeyStoreConfig {
+    /// How long a registered CAPIF-1e session serves CAPIF-3, counted from its registration
+    /// (a fixed lifetime: using the keys does not extend it; registering the invoker's session
+    /// again, for example after a resumption, starts it anew).
+    ///
+    /// Past it the invoker is unknown: [`CcfKeyStore::aef_psk`] and
+    /// [`CcfKeyStore::service_security_json`] answer `None` (CAPIF-3: 404), and an AEF
+    /// refuses the invoker's CAPIF-2e handshakes once its own cached key expires, until the
+    /// invoker makes a CAPIF-1e session that the CCF registers. The entry, its derived keys
+    /// and its reference to the session (the master secret) are dropped at the next call on
+    /// the store, or at once with [`CcfKeyStore::purge_expired`].
+    ///
+    /// Choose the lifetime of the CCF's CAPIF-1e TLS sessions (its session cache and ticket
+    /// lifetime): an invoker cannot keep using a key longer than the CCF keeps its session.
+    /// Must not be zero. Default 24 h.
+    pub session_ttl: Duration,
+    /// Largest number of invokers held. Must not be zero. Default 100 000.
+    ///
+    /// A newer session of a known invoker replaces the old one and never evicts. Registering
+    /// a new invoker in a full store first drops expired entries; if the store is still full,
+    /// the invoker registered longest ago (the one closest to expiry) is evicted, with a
+    /// warning in the log. The evicted invoker is then unknown, as after its TTL (CAPIF-3:
+    /// 404) until it registers again. Set the bound above the number of invokers you onboard
+    /// and it only ever evicts what the TTL would drop anyway.
+    pub max_invokers: usize,
+    /// Largest number of derived AEFPSKs kept per invoker (one per AEF interface). Default 16.
+    ///
+    /// Derived keys are a cache: when it is full, the key derived longest ago is dropped
+    /// (zeroized) and, if asked for again, derived again from the session: the same key, one
+    /// KDF run more, nothing visible on CAPIF-3. Zero keeps no key (every request derives).
+    pub max_keys_per_invoker: usize,
+}
+
+impl Default for CcfKeyStoreConfig {
+    fn default() -> Self {
+        Self {
+            session_ttl: Duration::from_secs(24 * 3600),
+            max_invokers: 100_000,
+            max_keys_per_invoker: 16,
+        }
+    }
+}
+
+impl CcfKeyStoreConfig {
+    fn check(&self) -> Result<(), Error> {
+        if self.session_ttl.is_zero() {
+            return Err(Error::InvalidConfig(
+                "CcfKeyStoreConfig::session_ttl must not be zero".into(),
+            ));
+        }
+        if self.max_invokers == 0 {
+            return Err(Error::InvalidConfig(
+                "CcfKeyStoreConfig::max_invokers must not be zero".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Where the store reads the time (a test clock in unit tests). Must be monotonic.
+type Clock = Arc<dyn Fn() -> Instant + Send + Sync>;
+
+struct DerivedKey {
+    /// Boxed: when the map grows it moves this pointer, never the key octets (the old table
+    /// is freed without being wiped).
+    psk: Box<AefPsk>,
+    /// Derivation order within the invoker: the smallest is dropped first.
+    order: u64,
+}
+
+struct InvokerEntry {
     source: Arc<dyn AefPskSource>,
-    derived: HashMap<ServiceApiInterface, AefPsk>,
+    /// This entry's key in `Entries::by_age`.
+    registration: u64,
+    /// `None`: the TTL reaches past what `Instant` can represent (never expires).
+    expires: Option<Instant>,
+    derived: HashMap<ServiceApiInterface, DerivedKey>,
+    next_order: u64,
+}
+
+#[derive(Default)]
+struct Entries {
+    invokers: HashMap<String, InvokerEntry>,
+    /// Registration order of the entries in `invokers`, which is also their expiry order (one
+    /// TTL, a monotonic clock): the first is the next to expire and the first evicted.
+    by_age: BTreeMap<u64, String>,
+    next_registration: u64,
+}
+
+impl Entries {
+    fn purge_expired(&mut self, now: Instant) -> usize {
+        let mut purged = 0;
+        while let Some(entry) = self.by_age.first_entry() {
+            let expired = self
+                .invokers
+                .get(entry.get())
+                .is_none_or(|e| e.expires.is_some_and(|t| now >= t));
+            if !expired {
+                break;
+            }
+            let id = entry.remove();
+            self.invokers.remove(&id);
+            purged += 1;
+        }
+        purged
+    }
+
+    fn remove(&mut self, invoker_id: &str) -> bool {
+        match self.invokers.remove(invoker_id) {
+            Some(old) => {
+                self.by_age.remove(&old.registration);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// The bounded in-memory storage under a [`CcfKeyStore`]: one entry per invoker with its
+/// session, its expiry and its cache of derived keys.
+struct MemoryKeyStorage {
+    config: CcfKeyStoreConfig,
+    clock: Clock,
+    entries: Mutex<Entries>,
+}
+
+impl MemoryKeyStorage {
+    fn new(config: CcfKeyStoreConfig, clock: Clock) -> Self {
+        Self {
+            config,
+            clock,
+            entries: Mutex::new(Entries::default()),
+        }
+    }
+
+    /// The entries with the expired ones dropped.
+    fn live(&self) -> std::sync::MutexGuard<'_, Entries> {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.purge_expired((self.clock)());
+        entries
+    }
+
+    fn register(&self, invoker_id: &str, source: Arc<dyn AefPskSource>) {
+        let mut entries = self.live();
+        let now = (self.clock)();
+        if !entries.remove(invoker_id) && entries.invokers.len() >= self.config.max_invokers {
+            if let Some(oldest) = entries.by_age.first_entry().map(|e| e.get().clone()) {
+                entries.remove(&oldest);
+                log::warn!(
+                    "CCF key store full ({} invokers): evicted {oldest:?}, the registration closest to expiry",
+                    self.config.max_invokers
+                );
+            }
+        }
+        let registration = entries.next_registration;
+        entries.next_registration += 1;
+        entries.by_age.insert(registration, invoker_id.to_string());
+        entries.invokers.insert(
+            invoker_id.to_string(),
+            InvokerEntry {
+                source,
+                registration,
+                expires: now.checked_add(self.config.session_ttl),
+                derived: HashMap::new(),
+                next_order: 0,
+            },
+        );
+    }
+
+    fn aef_psk(
+        &self,
+        invoker_id: &str,
+        interface: &ServiceApiInterface,
+    ) -> Result<Option<AefPsk>, Error> {
+        let mut entries = self.live();
+        let Some(entry) = entries.invokers.get_mut(invoker_id) else {
+            return Ok(None);
+        };
+        if let Some(key) = entry.derived.get(interface) {
+            return Ok(Some((*key.psk).clone()));
+        }
+        let psk = entry.source.derive_aef_psk(interface)?;
+        let cap = self.config.max_keys_per_invoker;
+        if cap > 0 {
+            if entry.derived.len() >= cap {
+                let oldest = entry
+                    .derived
+                    .iter()
+                    .min_by_key(|(_, k)| k.order)
+                    .map(|(i, _)| i.clone());
+                if let Some(oldest) = oldest {
+                    entry.derived.remove(&oldest);
+                }
+            }
+            let order = entry.next_order;
+            entry.next_order += 1;
+            let key = DerivedKey {
+                psk: Box::new(psk.clone()),
+                order,
+            };
+            entry.derived.insert(interface.clone(), key);
+        }
+        Ok(Some(psk))
+    }
 }
 
 /// The CCF's store of AEFPSKs, keyed by API invoker ID and AEF interface.
@@ -652,6 +876,13 @@ struct InvokerKeys {
 /// Each invoker has one current CAPIF-1e session; registering a newer one replaces every key
 /// derived from the older (TS 33.122: the AEFPSK follows the latest CAPIF-1e session). Keys
 /// are derived on first request ("the CCF may delay this until an AEF asks").
+///
+/// The store is bounded ([`CcfKeyStoreConfig`]): a session serves for a TTL from its
+/// registration, the number of invokers is capped (a new invoker in a full store evicts the
+/// registration closest to expiry), and so is the number of keys cached per invoker (evicted
+/// keys are derived again on demand). An expired, evicted or removed invoker is unknown:
+/// `None` here, 404 on CAPIF-3. Keys are held in zeroizing boxes, so no copy is left in freed
+/// memory when the maps grow.
 ///
 /// "Latest" must mean the same session to the CCF and to the invoker. Each TLS 1.3
 /// connection and each full TLS 1.2 handshake has its own key, so a CCF should register the
@@ -680,35 +911,68 @@ struct InvokerKeys {
 /// assert_ne!(store.aef_psk("invoker-1", &aef).unwrap().unwrap(), old);
 /// assert!(store.aef_psk("nobody", &aef).unwrap().is_none());
 /// ```
-#[derive(Default)]
 pub struct CcfKeyStore {
-    invokers: Mutex<HashMap<String, InvokerKeys>>,
+    storage: MemoryKeyStorage,
+}
+
+impl Default for CcfKeyStore {
+    /// A store with the default [`CcfKeyStoreConfig`].
+    fn default() -> Self {
+        Self::with_clock(CcfKeyStoreConfig::default(), Arc::new(Instant::now))
+    }
 }
 
 impl CcfKeyStore {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, InvokerKeys>> {
-        self.invokers.lock().unwrap_or_else(|p| p.into_inner())
+    /// A store with the bounds of `config` (refused if the TTL or `max_invokers` is zero).
+    pub fn with_config(config: CcfKeyStoreConfig) -> Result<Self, Error> {
+        config.check()?;
+        Ok(Self::with_clock(config, Arc::new(Instant::now)))
     }
 
-    /// Records the invoker's newest CAPIF-1e session, replacing older keys.
+    fn with_clock(config: CcfKeyStoreConfig, clock: Clock) -> Self {
+        Self {
+            storage: MemoryKeyStorage::new(config, clock),
+        }
+    }
+
+    /// The bounds of this store.
+    pub fn config(&self) -> &CcfKeyStoreConfig {
+        &self.storage.config
+    }
+
+    /// Records the invoker's newest CAPIF-1e session, replacing older keys; its TTL starts
+    /// now. A new invoker in a full store evicts the registration closest to expiry (see
+    /// [`CcfKeyStoreConfig::max_invokers`]).
     pub fn register_session(&self, invoker_id: &str, source: Arc<dyn AefPskSource>) {
-        self.lock().insert(
-            invoker_id.to_string(),
-            InvokerKeys {
-                source,
-                derived: HashMap::new(),
-            },
-        );
+        self.storage.register(invoker_id, source);
     }
 
-    /// Forgets an invoker (offboarding).
+    /// Forgets an invoker at once (offboarding). `false` if it was not known (or expired).
     pub fn remove(&self, invoker_id: &str) -> bool {
-        self.lock().remove(invoker_id).is_some()
+        self.storage.live().remove(invoker_id)
     }
 
-    /// Whether the invoker is known.
+    /// Whether the invoker is known (registered, not expired, not evicted, not removed).
     pub fn contains(&self, invoker_id: &str) -> bool {
-        self.lock().contains_key(invoker_id)
+        self.storage.live().invokers.contains_key(invoker_id)
+    }
+
+    /// Number of invokers known.
+    pub fn len(&self) -> usize {
+        self.storage.live().invokers.len()
+    }
+
+    /// Whether no invoker is known.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Drops the entries whose TTL has passed now, with their keys and sessions, and tells
+    /// how many. Every other call does this too; a CCF that may go quiet for long can call it
+    /// from a timer so that no master secret outlives its TTL by much.
+    pub fn purge_expired(&self) -> usize {
+        let mut entries = self.storage.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.purge_expired((self.storage.clock)())
     }
 
     /// The AEFPSK of `invoker_id` for `interface` (`None`: unknown invoker).
@@ -717,21 +981,14 @@ impl CcfKeyStore {
         invoker_id: &str,
         interface: &ServiceApiInterface,
     ) -> Result<Option<AefPsk>, Error> {
-        let mut invokers = self.lock();
-        let Some(keys) = invokers.get_mut(invoker_id) else {
-            return Ok(None);
-        };
-        if let Some(psk) = keys.derived.get(interface) {
-            return Ok(Some(psk.clone()));
-        }
-        let psk = keys.source.derive_aef_psk(interface)?;
-        keys.derived.insert(interface.clone(), psk.clone());
-        Ok(Some(psk))
+        self.storage.aef_psk(invoker_id, interface)
     }
 
     /// The `ServiceSecurity` body for `GET .../trustedInvokers/{invoker_id}` covering the
     /// given AEF interfaces, with `authenticationInfo` if `with_keys`. `None`: unknown invoker
-    /// (answer 404). The JSON text holds keys and is zeroized on drop.
+    /// (answer 404). The JSON text holds keys: it is written into a buffer that wipes every
+    /// block it outgrows, and is zeroized on drop (copies the HTTP stack makes to send it are
+    /// not).
     pub fn service_security_json(
         &self,
         invoker_id: &str,
@@ -760,16 +1017,19 @@ impl CcfKeyStore {
                 authentication_info,
             });
         }
-        let json = serde_json::to_vec(&security)
+        // An entry is about 250 octets: most bodies never grow the buffer.
+        let mut json = ZeroizingBuf::with_capacity(64 + 320 * interfaces.len());
+        serde_json::to_writer(&mut json, &security)
             .map_err(|_| Error::InvalidState("ServiceSecurity does not serialize"))?;
-        Ok(Some(Zeroizing::new(json)))
+        Ok(Some(json.into_inner()))
     }
 }
 
 impl fmt::Debug for CcfKeyStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CcfKeyStore")
-            .field("invokers", &self.lock().len())
+            .field("invokers", &self.len())
+            .field("config", self.config())
             .finish()
     }
 }
