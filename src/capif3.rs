@@ -650,9 +650,11 @@ impl AefPskSource for crate::capif1e::Capif1eSession {
 /// The bounds of a [`CcfKeyStore`]: how long an invoker's CAPIF-1e session serves CAPIF-3,
 /// how many invokers it holds, and how many derived keys it keeps per invoker.
 ///
-/// With the defaults the store holds at most 100 000 invokers and 16 keys each: about
-/// 100 000 × (250 octets + the session) plus 100 octets per cached key, whatever the callers
-/// do (see `tests/ccf_store_heap.rs` for the measurement).
+/// Whatever the callers do, the store holds at most `max_invokers` invokers with at most
+/// `max_keys_per_invoker` keys each. Measured (`tests/ccf_store_heap.rs`): about 210 octets
+/// per invoker plus its session, 200 for its first cached key and 100 for each further one,
+/// and a full store under churn may keep its table at up to twice its size: with the
+/// defaults, at most about 100 000 × (1.2 KiB + a session).
 ///
 /// ```
 /// use std::time::Duration;
@@ -690,11 +692,12 @@ pub struct CcfKeyStoreConfig {
     /// 404) until it registers again. Set the bound above the number of invokers you onboard
     /// and it only ever evicts what the TTL would drop anyway.
     pub max_invokers: usize,
-    /// Largest number of derived AEFPSKs kept per invoker (one per AEF interface). Default 16.
+    /// Largest number of derived AEFPSKs kept per invoker (one per AEF interface). Default 8.
     ///
     /// Derived keys are a cache: when it is full, the key derived longest ago is dropped
     /// (zeroized) and, if asked for again, derived again from the session: the same key, one
     /// KDF run more, nothing visible on CAPIF-3. Zero keeps no key (every request derives).
+    /// The cache is searched in order: keep the bound in the tens.
     pub max_keys_per_invoker: usize,
 }
 
@@ -703,7 +706,7 @@ impl Default for CcfKeyStoreConfig {
         Self {
             session_ttl: Duration::from_secs(24 * 3600),
             max_invokers: 100_000,
-            max_keys_per_invoker: 16,
+            max_keys_per_invoker: 8,
         }
     }
 }
@@ -727,30 +730,23 @@ impl CcfKeyStoreConfig {
 /// Where the store reads the time (a test clock in unit tests). Must be monotonic.
 type Clock = Arc<dyn Fn() -> Instant + Send + Sync>;
 
-struct DerivedKey {
-    /// Boxed: when the map grows it moves this pointer, never the key octets (the old table
-    /// is freed without being wiped).
-    psk: Box<AefPsk>,
-    /// Derivation order within the invoker: the smallest is dropped first.
-    order: u64,
-}
-
 struct InvokerEntry {
     source: Arc<dyn AefPskSource>,
     /// This entry's key in `Entries::by_age`.
     registration: u64,
     /// `None`: the TTL reaches past what `Instant` can represent (never expires).
     expires: Option<Instant>,
-    derived: HashMap<ServiceApiInterface, DerivedKey>,
-    next_order: u64,
+    /// Derived keys, oldest first (a short list: the cap is small). Boxed: when the list grows
+    /// or shifts it moves pointers, never key octets (an outgrown block is freed unwiped).
+    derived: Vec<(ServiceApiInterface, Box<AefPsk>)>,
 }
 
 #[derive(Default)]
 struct Entries {
-    invokers: HashMap<String, InvokerEntry>,
+    invokers: HashMap<Arc<str>, InvokerEntry>,
     /// Registration order of the entries in `invokers`, which is also their expiry order (one
     /// TTL, a monotonic clock): the first is the next to expire and the first evicted.
-    by_age: BTreeMap<u64, String>,
+    by_age: BTreeMap<u64, Arc<str>>,
     next_registration: u64,
 }
 
@@ -760,13 +756,13 @@ impl Entries {
         while let Some(entry) = self.by_age.first_entry() {
             let expired = self
                 .invokers
-                .get(entry.get())
+                .get(&**entry.get())
                 .is_none_or(|e| e.expires.is_some_and(|t| now >= t));
             if !expired {
                 break;
             }
             let id = entry.remove();
-            self.invokers.remove(&id);
+            self.invokers.remove(&*id);
             purged += 1;
         }
         purged
@@ -821,15 +817,15 @@ impl MemoryKeyStorage {
         }
         let registration = entries.next_registration;
         entries.next_registration += 1;
-        entries.by_age.insert(registration, invoker_id.to_string());
+        let id: Arc<str> = Arc::from(invoker_id);
+        entries.by_age.insert(registration, id.clone());
         entries.invokers.insert(
-            invoker_id.to_string(),
+            id,
             InvokerEntry {
                 source,
                 registration,
                 expires: now.checked_add(self.config.session_ttl),
-                derived: HashMap::new(),
-                next_order: 0,
+                derived: Vec::new(),
             },
         );
     }
@@ -843,29 +839,18 @@ impl MemoryKeyStorage {
         let Some(entry) = entries.invokers.get_mut(invoker_id) else {
             return Ok(None);
         };
-        if let Some(key) = entry.derived.get(interface) {
-            return Ok(Some((*key.psk).clone()));
+        if let Some((_, psk)) = entry.derived.iter().find(|(i, _)| i == interface) {
+            return Ok(Some((**psk).clone()));
         }
         let psk = entry.source.derive_aef_psk(interface)?;
         let cap = self.config.max_keys_per_invoker;
         if cap > 0 {
             if entry.derived.len() >= cap {
-                let oldest = entry
-                    .derived
-                    .iter()
-                    .min_by_key(|(_, k)| k.order)
-                    .map(|(i, _)| i.clone());
-                if let Some(oldest) = oldest {
-                    entry.derived.remove(&oldest);
-                }
+                entry.derived.remove(0); // the oldest; its key is zeroized as it drops
             }
-            let order = entry.next_order;
-            entry.next_order += 1;
-            let key = DerivedKey {
-                psk: Box::new(psk.clone()),
-                order,
-            };
-            entry.derived.insert(interface.clone(), key);
+            entry
+                .derived
+                .push((interface.clone(), Box::new(psk.clone())));
         }
         Ok(Some(psk))
     }
@@ -971,7 +956,11 @@ impl CcfKeyStore {
     /// how many. Every other call does this too; a CCF that may go quiet for long can call it
     /// from a timer so that no master secret outlives its TTL by much.
     pub fn purge_expired(&self) -> usize {
-        let mut entries = self.storage.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let mut entries = self
+            .storage
+            .entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         entries.purge_expired((self.storage.clock)())
     }
 
@@ -1031,6 +1020,232 @@ impl fmt::Debug for CcfKeyStore {
             .field("invokers", &self.len())
             .field("config", self.config())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod store_tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    /// A key per (session, interface) that counts its derivations.
+    struct Counting {
+        seed: u8,
+        derivations: AtomicUsize,
+    }
+    impl Counting {
+        fn new(seed: u8) -> Arc<Self> {
+            Arc::new(Self {
+                seed,
+                derivations: AtomicUsize::new(0),
+            })
+        }
+        fn derivations(&self) -> usize {
+            self.derivations.load(Ordering::SeqCst)
+        }
+    }
+    impl AefPskSource for Counting {
+        fn derive_aef_psk(&self, i: &ServiceApiInterface) -> Result<AefPsk, Error> {
+            use sha2::Digest;
+            self.derivations.fetch_add(1, Ordering::SeqCst);
+            let digest = sha2::Sha256::new()
+                .chain_update([self.seed])
+                .chain_update(i.as_bytes())
+                .finalize();
+            Ok(AefPsk::from_bytes(digest.into()))
+        }
+    }
+
+    /// A clock the test moves by hand.
+    #[derive(Clone)]
+    struct TestClock(Arc<Mutex<Instant>>);
+    impl TestClock {
+        fn new() -> Self {
+            Self(Arc::new(Mutex::new(Instant::now())))
+        }
+        fn advance(&self, by: Duration) {
+            *self.0.lock().unwrap() += by;
+        }
+        fn clock(&self) -> Clock {
+            let now = self.0.clone();
+            Arc::new(move || *now.lock().unwrap())
+        }
+    }
+
+    fn store(config: CcfKeyStoreConfig, clock: &TestClock) -> CcfKeyStore {
+        config.check().unwrap();
+        CcfKeyStore::with_clock(config, clock.clock())
+    }
+
+    fn aef(port: u16) -> ServiceApiInterface {
+        ServiceApiInterface::parse(&format!("aef.example:{port}")).unwrap()
+    }
+
+    fn cached_keys(store: &CcfKeyStore, invoker_id: &str) -> usize {
+        store.storage.live().invokers[invoker_id].derived.len()
+    }
+
+    fn body(store: &CcfKeyStore, invoker_id: &str) -> Option<Zeroizing<Vec<u8>>> {
+        let details = InterfaceDescriptionJson {
+            fqdn: Some("aef.example".into()),
+            port: Some(1),
+            ..Default::default()
+        };
+        store
+            .service_security_json(invoker_id, &[details], true)
+            .unwrap()
+    }
+
+    #[test]
+    fn defaults_and_invalid_configs() {
+        let config = CcfKeyStoreConfig::default();
+        assert_eq!(config.session_ttl, Duration::from_secs(24 * 3600));
+        assert_eq!(config.max_invokers, 100_000);
+        assert_eq!(config.max_keys_per_invoker, 8);
+        assert_eq!(CcfKeyStore::default().config(), &config);
+        for bad in [
+            CcfKeyStoreConfig {
+                session_ttl: Duration::ZERO,
+                ..Default::default()
+            },
+            CcfKeyStoreConfig {
+                max_invokers: 0,
+                ..Default::default()
+            },
+        ] {
+            assert!(matches!(
+                CcfKeyStore::with_config(bad),
+                Err(Error::InvalidConfig(_))
+            ));
+        }
+    }
+
+    /// The per-invoker cache holds at most `max_keys_per_invoker` keys, drops the one derived
+    /// longest ago, and derives it again (the same key) when asked.
+    #[test]
+    fn per_invoker_key_cap_evicts_the_oldest_key_and_derives_it_again() {
+        let clock = TestClock::new();
+        let config = CcfKeyStoreConfig {
+            max_keys_per_invoker: 3,
+            ..Default::default()
+        };
+        let store = store(config, &clock);
+        let source = Counting::new(1);
+        store.register_session("inv-1", source.clone());
+        let first = store.aef_psk("inv-1", &aef(1)).unwrap().unwrap();
+        for port in 2..=10 {
+            store.aef_psk("inv-1", &aef(port)).unwrap().unwrap();
+            assert!(cached_keys(&store, "inv-1") <= 3);
+        }
+        assert_eq!(cached_keys(&store, "inv-1"), 3);
+        assert_eq!(source.derivations(), 10);
+        // The newest three are cached: no derivation.
+        for port in 8..=10 {
+            store.aef_psk("inv-1", &aef(port)).unwrap().unwrap();
+        }
+        assert_eq!(source.derivations(), 10);
+        // The first was evicted: derived again, the same key.
+        assert_eq!(store.aef_psk("inv-1", &aef(1)).unwrap().unwrap(), first);
+        assert_eq!(source.derivations(), 11);
+        assert_eq!(cached_keys(&store, "inv-1"), 3);
+        assert!(body(&store, "inv-1").is_some(), "CAPIF-3 still answers");
+
+        // Zero keeps no key: every request derives, and still answers.
+        let none = self::store(
+            CcfKeyStoreConfig {
+                max_keys_per_invoker: 0,
+                ..Default::default()
+            },
+            &clock,
+        );
+        let source = Counting::new(1);
+        none.register_session("inv-1", source.clone());
+        assert_eq!(none.aef_psk("inv-1", &aef(1)).unwrap().unwrap(), first);
+        assert_eq!(none.aef_psk("inv-1", &aef(1)).unwrap().unwrap(), first);
+        assert_eq!((source.derivations(), cached_keys(&none, "inv-1")), (2, 0));
+    }
+
+    /// A new invoker in a full store evicts the registration closest to expiry; a newer
+    /// session of a known invoker evicts nobody; the evicted invoker is unknown (404).
+    #[test]
+    fn invoker_cap_evicts_the_oldest_registration() {
+        let clock = TestClock::new();
+        let config = CcfKeyStoreConfig {
+            max_invokers: 3,
+            ..Default::default()
+        };
+        let store = store(config, &clock);
+        for id in ["a", "b", "c"] {
+            store.register_session(id, Counting::new(1));
+            clock.advance(Duration::from_secs(1));
+        }
+        let a = Counting::new(1);
+        store.register_session("a", a.clone()); // a newer session of a: order b, c, a
+        assert_eq!(store.len(), 3);
+        store.register_session("d", Counting::new(1)); // full: b goes
+        assert_eq!(store.len(), 3);
+        assert!(!store.contains("b"));
+        assert_eq!(store.aef_psk("b", &aef(1)).unwrap(), None);
+        assert!(body(&store, "b").is_none(), "CAPIF-3 answers 404");
+        assert!(store.contains("a") && store.contains("c") && store.contains("d"));
+        assert!(store.aef_psk("a", &aef(1)).unwrap().is_some());
+        assert_eq!(a.derivations(), 1, "a's newer session is the one kept");
+        store.register_session("b", Counting::new(1)); // b again: c goes
+        assert!(!store.contains("c"));
+        assert!(store.contains("a") && store.contains("b") && store.contains("d"));
+        // Removal is immediate and frees a place: nobody is evicted.
+        assert!(store.remove("a"));
+        assert!(!store.remove("a"));
+        store.register_session("e", Counting::new(1));
+        assert!(store.contains("b") && store.contains("d") && store.contains("e"));
+    }
+
+    /// A session serves for `session_ttl` from its registration; past it the invoker is
+    /// unknown (404) and the session is dropped; a new registration starts the TTL anew.
+    #[test]
+    fn sessions_expire_after_the_ttl() {
+        let clock = TestClock::new();
+        let ttl = Duration::from_secs(10);
+        let config = CcfKeyStoreConfig {
+            session_ttl: ttl,
+            max_invokers: 2,
+            ..Default::default()
+        };
+        let store = store(config, &clock);
+        let a = Counting::new(1);
+        store.register_session("a", a.clone());
+        clock.advance(Duration::from_secs(5));
+        store.register_session("b", Counting::new(2));
+        clock.advance(Duration::from_secs(5) - Duration::from_millis(1));
+        assert!(store.aef_psk("a", &aef(1)).unwrap().is_some());
+        assert!(body(&store, "a").is_some());
+        clock.advance(Duration::from_millis(1)); // a's TTL is over
+        assert_eq!(store.aef_psk("a", &aef(1)).unwrap(), None);
+        assert!(body(&store, "a").is_none(), "CAPIF-3 answers 404");
+        assert!(!store.contains("a") && store.contains("b"));
+        assert_eq!(Arc::strong_count(&a), 1, "the expired session is dropped");
+        // b registers again: its TTL starts anew.
+        store.register_session("b", Counting::new(3));
+        clock.advance(Duration::from_secs(9));
+        assert!(store.contains("b"));
+        store.register_session("c", Counting::new(4));
+        clock.advance(Duration::from_secs(1)); // b expires, c does not
+        assert!(!store.contains("b") && store.contains("c"));
+        // purge_expired drops what has expired without any other call.
+        clock.advance(ttl);
+        assert_eq!(store.purge_expired(), 1);
+        assert!(store.is_empty());
+        // A TTL past what an Instant can hold never expires (and does not panic).
+        let forever = self::store(
+            CcfKeyStoreConfig {
+                session_ttl: Duration::MAX,
+                ..Default::default()
+            },
+            &clock,
+        );
+        forever.register_session("a", Counting::new(1));
+        clock.advance(Duration::from_secs(365 * 24 * 3600));
+        assert!(forever.contains("a"));
     }
 }
 
