@@ -202,21 +202,37 @@ fn service_security_json_leaves_no_copy_in_freed_memory() {
     let _one = exclusive();
     let store = CcfKeyStore::default();
     store.register_session("inv-1", Arc::new(Marked(7)));
+    // Long host names make the body outgrow its first buffer (an entry is then ~450 octets).
+    let long = |port: u16| InterfaceDescriptionJson {
+        ipv4_addr: None,
+        fqdn: Some(format!(
+            "{}.{}.{}.example",
+            "a".repeat(60),
+            "b".repeat(60),
+            "c".repeat(60)
+        )),
+        ..interface_json(port)
+    };
     for count in [1u16, 2, 5, 16, 64] {
-        let interfaces: Vec<_> = (0..count).map(interface_json).collect();
-        let found = freed_copies(|| {
-            let json = store
-                .service_security_json("inv-1", &interfaces, true)
-                .unwrap()
-                .unwrap();
-            let hex = marked_key(7, &interface(count - 1)).to_authentication_info();
-            assert!(json.windows(64).any(|w| w == hex.as_bytes()));
-            drop(json);
-        });
-        assert_eq!(
-            found, 0,
-            "{count} interfaces: {found} copies in freed blocks"
-        );
+        let short: Vec<_> = (0..count).map(interface_json).collect();
+        let long: Vec<_> = (0..count).map(long).collect();
+        for (what, interfaces) in [("short", short), ("long", long)] {
+            let last = interfaces.last().unwrap().service_api_interface().unwrap();
+            let found = freed_copies(|| {
+                let json = store
+                    .service_security_json("inv-1", &interfaces, true)
+                    .unwrap()
+                    .unwrap();
+                let hex = marked_key(7, &last).to_authentication_info();
+                assert!(json.windows(64).any(|w| w == hex.as_bytes()));
+                assert!(what == "short" || json.len() > 64 + 320 * usize::from(count));
+                drop(json);
+            });
+            assert_eq!(
+                found, 0,
+                "{count} {what} interfaces: {found} copies in freed blocks"
+            );
+        }
     }
 }
 
