@@ -129,6 +129,50 @@ pub(crate) fn encode_hex(bytes: &[u8]) -> Zeroizing<String> {
     s
 }
 
+/// A growable byte buffer for text that carries secrets (a CAPIF-3 body with AEFPSKs in hex).
+///
+/// A `Vec` that grows frees its old block as is, so a zeroizing `Vec` still leaves copies of
+/// what it held before it grew. This buffer zeroizes the old block before it is freed, and
+/// its final block when dropped.
+#[cfg(feature = "capif3")]
+pub(crate) struct ZeroizingBuf(Zeroizing<Vec<u8>>);
+
+#[cfg(feature = "capif3")]
+impl ZeroizingBuf {
+    /// An empty buffer of `capacity` octets (a good estimate avoids any growth).
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        Self(Zeroizing::new(Vec::with_capacity(capacity)))
+    }
+
+    /// The bytes written, zeroized on drop.
+    pub(crate) fn into_inner(self) -> Zeroizing<Vec<u8>> {
+        self.0
+    }
+}
+
+#[cfg(feature = "capif3")]
+impl std::io::Write for ZeroizingBuf {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let needed = self
+            .0
+            .len()
+            .checked_add(data.len())
+            .ok_or(std::io::ErrorKind::OutOfMemory)?;
+        if needed > self.0.capacity() {
+            let mut bigger = Vec::with_capacity(needed.max(self.0.capacity().saturating_mul(2)));
+            bigger.extend_from_slice(&self.0);
+            // The old block is zeroized (all of its capacity) when the old value drops.
+            self.0 = Zeroizing::new(bigger);
+        }
+        self.0.extend_from_slice(data); // within capacity: no reallocation
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Decodes hex (either case). The error never echoes the input, which may be a key.
 pub fn decode_hex(hex: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
     fn nibble(c: u8) -> Option<u8> {
@@ -182,6 +226,19 @@ mod tests {
         assert!(!dbg.contains("ab"), "{dbg}");
         let err = AefPsk::from_authentication_info(&"ab".repeat(31)).unwrap_err();
         assert!(!err.to_string().contains("abab"), "{err}");
+    }
+
+    #[test]
+    #[cfg(feature = "capif3")]
+    fn zeroizing_buf_grows_and_keeps_every_byte() {
+        use std::io::Write;
+        let mut buf = ZeroizingBuf::with_capacity(3);
+        for chunk in [&b"ab"[..], b"cdef", b"", b"ghijklmnopq"] {
+            buf.write_all(chunk).unwrap();
+        }
+        let out = buf.into_inner();
+        assert_eq!(&out[..], b"abcdefghijklmnopq");
+        assert!(out.capacity() >= out.len());
     }
 
     #[test]
