@@ -426,11 +426,18 @@ impl ServerHandshake {
 
     /// Which configured suites the client offers: one pass over its list.
     fn offered_suites(&self, ch: &codec::ClientHello<'_>) -> SuiteSet {
-        let ours = &self.config.common.suites;
+        // Our code points, converted once (not once per client entry).
+        let ours: Vec<u16> = self
+            .config
+            .common
+            .suites
+            .iter()
+            .map(|s| u16::from(s.common.suite))
+            .collect();
         let mut set: SuiteSet = 0;
         for v in ch.cipher_suites.iter() {
             codec::work::add(ours.len());
-            if let Some(i) = ours.iter().position(|s| u16::from(s.common.suite) == v) {
+            if let Some(i) = ours.iter().position(|s| *s == v) {
                 if i < 64 {
                     set |= 1 << i;
                 }
@@ -505,9 +512,11 @@ impl ServerHandshake {
         let mut dhe = None;
         if client_dhe && common.modes.allows_dhe() {
             let ours = &common.groups;
+            // Our code points, converted once (not once per client entry).
+            let codes: Vec<u16> = ours.iter().map(|g| u16::from(g.name())).collect();
             let our_index = |name: u16| {
-                codec::work::add(ours.len());
-                ours.iter().position(|g| u16::from(g.name()) == name)
+                codec::work::add(codes.len());
+                codes.iter().position(|c| *c == name)
             };
             if let Some((_, group)) = retry {
                 let mut shares = ch.key_shares.iter().flat_map(|k| k.iter());
