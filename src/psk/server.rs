@@ -2,9 +2,20 @@
 //!
 //! The server picks the first offered identity its resolver knows (and whose hash a common
 //! suite uses), verifies that identity's binder in constant time, and answers with
-//! `ServerHello [CCS] {EncryptedExtensions} {Finished}`. An unknown identity is checked
-//! against a random key, so it fails exactly like a wrong key: same work, same
-//! `decrypt_error` alert.
+//! `ServerHello [CCS] {EncryptedExtensions} {Finished}`.
+//!
+//! An unknown identity fails exactly like a wrong key (DESIGN §5): the first
+//! `max_identities_tried` identities are always all looked up, and exactly one binder is
+//! computed over the truncated ClientHello — the chosen key's, or, with no known identity, a
+//! random key's of the hash the first binder's length names (an AEFPSK's SHA-256 for 32
+//! octets) — so the resolver work, the hash work and the `decrypt_error` alert are the same.
+//! Identities beyond `max_identities_tried` are ignored (RFC 8446 §4.2.11 leaves the choice to
+//! the server); key shares for groups we do not use are checked for form only.
+//!
+//! Work before authentication is linear in the ClientHello's size: it is decoded once (a
+//! deferred connection keeps the message and the decoded fields' positions, and does not
+//! decode it again), and each client list is walked once, each entry looked up among our few
+//! configured suites, groups or ALPN names or in a 2^16-bit set — no pairwise scans.
 //!
 //! Keys can come from a synchronous [`PskResolver`](super::PskResolver) in the config, or —
 //! for keys that need I/O — the connection can pause after the ClientHello
