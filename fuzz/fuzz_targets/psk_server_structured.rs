@@ -5,11 +5,18 @@
 //! gets past the binder check to everything behind it. Then raw edits of the encoding,
 //! fragmentation into records, and arbitrary trailing bytes. If the server answers with a
 //! HelloRetryRequest, an edited ClientHello2 is bound over the real HRR transcript and sent.
+//!
+//! Work budget: `Edit::Repeat` grows one list of the hello (extensions, groups, key shares,
+//! suites, identities, ALPN names) to thousands of distinct entries from a few input
+//! octets, and every input must cost the server at most `work_budget` of the octets it was
+//! fed, as counted by the engine's work counter (`rustls_capif::psk::fuzzing::take_work`):
+//! work that grows faster than the ClientHello is a crash, found by fuzzing, not review.
 #![no_main]
 
 use arbitrary::Arbitrary;
 use f::raw::Extensions;
 use libfuzzer_sys::fuzz_target;
+use rustls_capif::psk::fuzzing as work;
 use rustls_capif::psk::PskServerConnection;
 use rustls_capif_fuzz as f;
 
@@ -79,6 +86,12 @@ enum Edit {
     ServerName(Vec<u8>),
     Alpn(Vec<Vec<u8>>),
     Cookie(Vec<u8>),
+    /// `count` distinct entries (code points from `first`) in list `what`.
+    Repeat {
+        what: u8,
+        count: u16,
+        first: u16,
+    },
 }
 
 #[derive(Arbitrary, Debug)]
@@ -215,8 +228,90 @@ fn apply(h: &mut f::Hello, edit: Edit) {
             f::put_vec16(&mut body, &c);
             set_ext(h, 44, body);
         }
+        Edit::Repeat { what, count, first } => repeat(h, what, count, first),
         _ => {}
     }
+}
+
+/// Grows one list of `h` to `count` distinct entries (at most what a 64 KiB message holds).
+fn repeat(h: &mut f::Hello, what: u8, count: u16, first: u16) {
+    let count = usize::from(count).min(16_000);
+    let codes = (0..count).map(|i| first.wrapping_add(i as u16));
+    match what % 6 {
+        0 => {
+            let at = h
+                .extensions
+                .iter()
+                .position(|(t, _)| *t == 41)
+                .unwrap_or(h.extensions.len());
+            let new: Vec<(u16, Vec<u8>)> = codes
+                .filter(|t| !h.extensions.iter().any(|(u, _)| u == t))
+                .map(|t| (t, Vec::new()))
+                .collect();
+            h.extensions.splice(at..at, new);
+        }
+        1 => {
+            let mut groups: Vec<u16> = codes.collect();
+            groups.extend(h.u16_ext(10, 2).unwrap_or_default());
+            let mut body = Vec::new();
+            f::put_vec16(&mut body, &u16s(&groups));
+            set_ext(h, 10, body);
+        }
+        2 => {
+            let groups: Vec<u16> = codes.collect();
+            let mut list = Vec::new();
+            for g in &groups {
+                list.extend_from_slice(&g.to_be_bytes());
+                f::put_vec16(&mut list, &[1]);
+            }
+            let mut body = Vec::new();
+            f::put_vec16(&mut body, &list);
+            set_ext(h, 51, body);
+            let mut body = Vec::new();
+            f::put_vec16(&mut body, &u16s(&groups));
+            set_ext(h, 10, body);
+        }
+        3 => {
+            let mut suites = u16s(&codes.collect::<Vec<_>>());
+            suites.extend_from_slice(&h.cipher_suites);
+            h.cipher_suites = suites;
+        }
+        4 => {
+            let mut ids = Vec::new();
+            let mut binders = Vec::new();
+            for code in codes.take(2_000) {
+                f::put_vec16(&mut ids, &code.to_be_bytes());
+                ids.extend_from_slice(&[0; 4]);
+                f::put_vec8(&mut binders, &[0xab; 32]);
+            }
+            if let Some((known_ids, known_binders)) = h.ext(41).and_then(split_psk) {
+                ids.splice(0..0, known_ids);
+                binders.splice(0..0, known_binders);
+            }
+            let mut body = Vec::new();
+            f::put_vec16(&mut body, &ids);
+            f::put_vec16(&mut body, &binders);
+            set_ext(h, 41, body);
+        }
+        _ => {
+            let mut list = Vec::new();
+            for code in codes {
+                f::put_vec8(&mut list, &[(code % 255) as u8 + 1]);
+            }
+            let mut body = Vec::new();
+            f::put_vec16(&mut body, &list);
+            set_ext(h, 16, body);
+        }
+    }
+}
+
+/// The identities and binders lists of a pre_shared_key body.
+fn split_psk(body: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    let n = usize::from(u16::from_be_bytes([*body.first()?, *body.get(1)?]));
+    let ids = body.get(2..2 + n)?;
+    let rest = body.get(2 + n..)?;
+    let m = usize::from(u16::from_be_bytes([*rest.first()?, *rest.get(1)?]));
+    Some((ids.to_vec(), rest.get(2..2 + m)?.to_vec()))
 }
 
 /// The edited hello as records; `prefix` is the transcript before it (for the binder).
@@ -338,7 +433,16 @@ fuzz_target!(|data: &[u8]| {
     let mut chunker = f::Chunker::new(input.config, input.shape);
 
     let (ch1, wire) = build(&base, input.first, &[]);
-    let Ok(out) = f::feed(&mut s, &wire, &mut chunker, f::provide_if_waiting) else {
+    work::take_work();
+    let fed = f::feed(&mut s, &wire, &mut chunker, f::provide_if_waiting);
+    let spent = work::take_work();
+    assert!(
+        spent <= work::work_budget(wire.len()),
+        "ClientHello1 of {} octets cost {spent} units of work (budget {})",
+        wire.len(),
+        work::work_budget(wire.len())
+    );
+    let Ok(out) = fed else {
         return;
     };
     check_answer(&ch1, &[], &out);
@@ -357,7 +461,16 @@ fuzz_target!(|data: &[u8]| {
         let mut prefix = f::message_hash(&ch1);
         prefix.extend_from_slice(&hrr);
         let (ch2, wire) = build_from(h, second, &prefix);
-        let Ok(out) = f::feed(&mut s, &wire, &mut chunker, f::provide_if_waiting) else {
+        work::take_work();
+        let fed = f::feed(&mut s, &wire, &mut chunker, f::provide_if_waiting);
+        let spent = work::take_work();
+        assert!(
+            spent <= work::work_budget(wire.len()),
+            "ClientHello2 of {} octets cost {spent} units of work (budget {})",
+            wire.len(),
+            work::work_budget(wire.len())
+        );
+        let Ok(out) = fed else {
             return;
         };
         check_answer(&ch2, &prefix, &out);

@@ -8,6 +8,15 @@
 //! (duplicate extensions, `pre_shared_key` not last, …) are reported with the alert
 //! RFC 8446 names for them. Encoding never panics either: a length that does not fit its
 //! prefix is reported as an error.
+//!
+//! Decoding a ClientHello is one pass over the message with no allocation: lists are kept
+//! as validated, borrowed encodings ([`U16List`], [`KeyShares`], [`AlpnList`],
+//! [`OfferedPsks`]) and walked again only by the server's single passes over them, and
+//! duplicates (extension types, key-share groups) are found with a [`CodeSet`] of all
+//! 2^16 code points. Nothing grows faster than the message (DESIGN §5: work before
+//! authentication is linear in the ClientHello's size).
+
+use core::ops::Range;
 
 use rustls::AlertDescription;
 
@@ -103,6 +112,7 @@ impl<'a> Reader<'a> {
     }
 
     pub(crate) fn bytes(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], Error> {
+        work::add(1);
         if n > self.data.len() {
             return Err(decode_error(what));
         }
@@ -166,15 +176,166 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Parses a vector of u16 values (`<2..2^16-2>` style, non-empty).
-fn u16_list(data: &[u8], what: &'static str) -> Result<Vec<u16>, Error> {
-    if data.is_empty() || data.len() % 2 != 0 {
-        return Err(decode_error(what));
+/// Work accounting for tests and fuzzing: every decoded field, list element visited, set
+/// operation and hashed block adds to a per-thread counter, so a test or a fuzz target can
+/// assert that the work one ClientHello causes stays within a fixed multiple of its size
+/// (work that grows faster than the input shows up as a count, not as a flaky timing). In
+/// normal builds the counter does not exist and [`work::add`] compiles to nothing.
+pub(crate) mod work {
+    #[cfg(any(test, fuzzing))]
+    std::thread_local! {
+        static OPS: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
     }
-    Ok(data
-        .chunks_exact(2)
-        .map(|c| u16::from_be_bytes([c[0], c[1]]))
-        .collect())
+
+    /// Counts `n` units of work.
+    #[inline(always)]
+    pub(crate) fn add(n: usize) {
+        #[cfg(any(test, fuzzing))]
+        OPS.with(|c| c.set(c.get().saturating_add(n as u64)));
+        #[cfg(not(any(test, fuzzing)))]
+        let _ = n;
+    }
+
+    /// The work counted on this thread since the last call (and resets the counter).
+    #[cfg(any(test, fuzzing))]
+    pub(crate) fn take() -> u64 {
+        OPS.with(|c| c.replace(0))
+    }
+}
+
+/// A set of 16-bit code points (extension types, groups, suites): a 2^16-bit bitmap, so
+/// membership and duplicate checks are O(1) whatever the client sends. 8 KiB, on the stack.
+pub(crate) struct CodeSet([u64; 1024]);
+
+impl CodeSet {
+    pub(crate) fn new() -> Self {
+        Self([0; 1024])
+    }
+
+    /// Adds `v`; `false` if it was already there.
+    pub(crate) fn insert(&mut self, v: u16) -> bool {
+        work::add(1);
+        let (word, bit) = (usize::from(v >> 6), 1u64 << (v & 63));
+        let fresh = self.0[word] & bit == 0;
+        self.0[word] |= bit;
+        fresh
+    }
+
+    pub(crate) fn contains(&self, v: u16) -> bool {
+        work::add(1);
+        self.0[usize::from(v >> 6)] & (1u64 << (v & 63)) != 0
+    }
+}
+
+/// A validated, non-empty list of u16 values, borrowed from the message (cipher suites,
+/// versions, groups). Equality is equality of the encodings, i.e. of the lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct U16List<'a>(&'a [u8]);
+
+impl<'a> U16List<'a> {
+    /// Checks a `<2..2^16-2>`-style vector body: non-empty, even length.
+    pub(crate) fn parse(data: &'a [u8], what: &'static str) -> Result<Self, Error> {
+        if data.is_empty() || data.len() % 2 != 0 {
+            return Err(decode_error(what));
+        }
+        work::add(1);
+        Ok(Self(data))
+    }
+
+    /// The values in order (one unit of work per value).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = u16> + 'a {
+        self.0.chunks_exact(2).map(|c| {
+            work::add(1);
+            u16::from_be_bytes([c[0], c[1]])
+        })
+    }
+
+    pub(crate) fn contains(&self, v: u16) -> bool {
+        self.iter().any(|x| x == v)
+    }
+
+    pub(crate) fn as_bytes(&self) -> &'a [u8] {
+        self.0
+    }
+
+    /// The values as a vector (tests and fuzzing).
+    #[cfg(any(test, fuzzing))]
+    pub(crate) fn to_vec(self) -> Vec<u16> {
+        self.iter().collect()
+    }
+}
+
+/// The client's key shares (RFC 8446 §4.2.8), validated: well-formed entries with non-empty
+/// keys and no group twice. Entries are walked again with [`KeyShares::iter`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct KeyShares<'a> {
+    list: &'a [u8],
+    count: usize,
+}
+
+impl<'a> KeyShares<'a> {
+    fn parse(list: &'a [u8]) -> Result<Self, Error> {
+        let mut groups = CodeSet::new();
+        let mut count = 0;
+        let mut l = Reader::new(list);
+        while !l.is_empty() {
+            let group = l.u16("KeyShareEntry.group")?;
+            let key = l.vec16("KeyShareEntry.key_exchange")?;
+            if key.is_empty() {
+                return Err(decode_error("empty KeyShareEntry.key_exchange"));
+            }
+            if !groups.insert(group) {
+                // RFC 8446 §4.2.8
+                return Err(illegal("two key shares for one group"));
+            }
+            count += 1;
+        }
+        Ok(Self { list, count })
+    }
+
+    /// (group, key_exchange) in the client's order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u16, &'a [u8])> + 'a {
+        let mut l = Reader::new(self.list);
+        core::iter::from_fn(move || {
+            // Validated by `parse`: these reads cannot fail.
+            let group = l.u16("KeyShareEntry.group").ok()?;
+            let key = l.vec16("KeyShareEntry.key_exchange").ok()?;
+            Some((group, key))
+        })
+    }
+
+    #[cfg(any(test, fuzzing))]
+    pub(crate) fn len(&self) -> usize {
+        self.count
+    }
+}
+
+/// The client's ALPN protocol names (RFC 7301), validated: non-empty list of non-empty names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct AlpnList<'a>(&'a [u8]);
+
+impl<'a> AlpnList<'a> {
+    fn parse(list: &'a [u8]) -> Result<Self, Error> {
+        let mut l = Reader::new(list);
+        if l.is_empty() {
+            return Err(decode_error("empty ALPN protocol list"));
+        }
+        while !l.is_empty() {
+            if l.vec8("ALPN protocol name")?.is_empty() {
+                return Err(decode_error("empty ALPN protocol name"));
+            }
+        }
+        Ok(Self(list))
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let mut l = Reader::new(self.0);
+        core::iter::from_fn(move || l.vec8("ALPN protocol name").ok())
+    }
+
+    pub(crate) fn as_bytes(&self) -> &'a [u8] {
+        self.0
+    }
 }
 
 /// One extension as it appears on the wire.
@@ -184,21 +345,34 @@ pub(crate) struct RawExtension<'a> {
     pub(crate) body: &'a [u8],
 }
 
-/// Splits an extensions block into extensions, rejecting duplicates (`illegal_parameter`,
-/// RFC 8446 §4.2: "There MUST NOT be more than one extension of the same type").
-pub(crate) fn split_extensions(block: &[u8]) -> Result<Vec<RawExtension<'_>>, Error> {
+/// Walks an extensions block, rejecting duplicates (`illegal_parameter`, RFC 8446 §4.2:
+/// "There MUST NOT be more than one extension of the same type") in O(1) per extension.
+/// `f` gets each extension and whether it is the last one.
+pub(crate) fn for_each_extension<'a>(
+    block: &'a [u8],
+    mut f: impl FnMut(RawExtension<'a>, bool) -> Result<(), Error>,
+) -> Result<(), Error> {
     let mut r = Reader::new(block);
-    let mut out = Vec::new();
+    let mut seen = CodeSet::new();
     while !r.is_empty() {
         let typ = r.u16("extension type")?;
         let body = r.vec16("extension body")?;
-        out.push(RawExtension { typ, body });
+        if !seen.insert(typ) {
+            return Err(illegal("duplicate extension"));
+        }
+        f(RawExtension { typ, body }, r.is_empty())?;
     }
-    let mut types: Vec<u16> = out.iter().map(|e| e.typ).collect();
-    types.sort_unstable();
-    if types.windows(2).any(|w| w[0] == w[1]) {
-        return Err(illegal("duplicate extension"));
-    }
+    Ok(())
+}
+
+/// Splits an extensions block into extensions, rejecting duplicates (see
+/// [`for_each_extension`]).
+pub(crate) fn split_extensions(block: &[u8]) -> Result<Vec<RawExtension<'_>>, Error> {
+    let mut out = Vec::new();
+    for_each_extension(block, |e, _| {
+        out.push(e);
+        Ok(())
+    })?;
     Ok(out)
 }
 
@@ -293,28 +467,93 @@ impl Writer {
 // ---------------------------------------------------------------------------------------------
 // ClientHello
 
-/// The PSK identities and binders a client offers (RFC 8446 §4.2.11).
-#[derive(Debug)]
+/// The PSK identities and binders a client offers (RFC 8446 §4.2.11), validated (every
+/// identity and binder well-formed, as many binders as identities) and kept as their
+/// encodings: however many the client sends, nothing is allocated for them, and the server
+/// walks only the first few it is willing to try.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct OfferedPsks<'a> {
+    identities: &'a [u8],
+    binders: &'a [u8],
+    count: usize,
+}
+
+impl<'a> OfferedPsks<'a> {
+    fn parse(identities: &'a [u8], binders: &'a [u8]) -> Result<Self, Error> {
+        let mut l = Reader::new(identities);
+        let mut count = 0usize;
+        while !l.is_empty() {
+            let id = l.vec16("PskIdentity.identity")?;
+            if id.is_empty() {
+                return Err(decode_error("empty PskIdentity.identity"));
+            }
+            l.u32("PskIdentity.obfuscated_ticket_age")?;
+            count += 1;
+        }
+        let mut l = Reader::new(binders);
+        let mut binder_count = 0usize;
+        while !l.is_empty() {
+            let binder = l.vec8("PskBinderEntry")?;
+            if binder.len() < 32 {
+                return Err(decode_error("PskBinderEntry shorter than 32 octets"));
+            }
+            binder_count += 1;
+        }
+        if count == 0 || binder_count == 0 {
+            return Err(decode_error("pre_shared_key with no identities or binders"));
+        }
+        if count != binder_count {
+            return Err(illegal("PSK identities and binders differ in number"));
+        }
+        Ok(Self {
+            identities,
+            binders,
+            count,
+        })
+    }
+
     /// (identity, obfuscated_ticket_age) in offer order.
-    pub(crate) identities: Vec<(&'a [u8], u32)>,
-    pub(crate) binders: Vec<&'a [u8]>,
+    pub(crate) fn identities(&self) -> impl Iterator<Item = (&'a [u8], u32)> + 'a {
+        let mut l = Reader::new(self.identities);
+        core::iter::from_fn(move || {
+            let id = l.vec16("PskIdentity.identity").ok()?;
+            let age = l.u32("PskIdentity.obfuscated_ticket_age").ok()?;
+            Some((id, age))
+        })
+    }
+
+    /// The binders in offer order.
+    pub(crate) fn binders(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let mut l = Reader::new(self.binders);
+        core::iter::from_fn(move || l.vec8("PskBinderEntry").ok())
+    }
+
+    /// The binder of identity `index` (`index` < [`len`](Self::len)).
+    pub(crate) fn binder(&self, index: usize) -> Option<&'a [u8]> {
+        self.binders().nth(index)
+    }
+
+    /// Number of identities offered (equal to the number of binders).
+    #[cfg(any(test, fuzzing))]
+    pub(crate) fn len(&self) -> usize {
+        self.count
+    }
 }
 
 /// A decoded ClientHello, borrowing from the handshake message.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct ClientHello<'a> {
     pub(crate) legacy_version: u16,
     pub(crate) random: [u8; 32],
     pub(crate) session_id: &'a [u8],
-    pub(crate) cipher_suites: Vec<u16>,
+    pub(crate) cipher_suites: U16List<'a>,
     pub(crate) compression_methods: &'a [u8],
     pub(crate) server_name: Option<&'a [u8]>,
-    pub(crate) supported_versions: Option<Vec<u16>>,
-    pub(crate) supported_groups: Option<Vec<u16>>,
-    pub(crate) key_shares: Option<Vec<(u16, &'a [u8])>>,
+    pub(crate) supported_versions: Option<U16List<'a>>,
+    pub(crate) supported_groups: Option<U16List<'a>>,
+    pub(crate) key_shares: Option<KeyShares<'a>>,
     pub(crate) psk_modes: Option<&'a [u8]>,
-    pub(crate) alpn: Option<Vec<&'a [u8]>>,
+    pub(crate) alpn: Option<AlpnList<'a>>,
     pub(crate) cookie: Option<&'a [u8]>,
     pub(crate) early_data: bool,
     pub(crate) psks: Option<OfferedPsks<'a>>,
@@ -324,7 +563,7 @@ pub(crate) struct ClientHello<'a> {
 }
 
 impl<'a> ClientHello<'a> {
-    /// Decodes the body of a ClientHello handshake message.
+    /// Decodes the body of a ClientHello handshake message: one pass, no allocation.
     pub(crate) fn decode(body: &'a [u8]) -> Result<Self, Error> {
         let mut r = Reader::new(body);
         let legacy_version = r.u16("ClientHello.legacy_version")?;
@@ -333,17 +572,17 @@ impl<'a> ClientHello<'a> {
         if session_id.len() > 32 {
             return Err(decode_error("ClientHello.legacy_session_id longer than 32"));
         }
-        let cipher_suites = u16_list(r.vec16("cipher_suites")?, "cipher_suites")?;
+        let cipher_suites = U16List::parse(r.vec16("cipher_suites")?, "cipher_suites")?;
         let compression_methods = r.vec8("legacy_compression_methods")?;
         if compression_methods.is_empty() {
             return Err(decode_error("empty legacy_compression_methods"));
         }
-        let extensions = if r.is_empty() {
-            Vec::new()
+        let block = if r.is_empty() {
+            &[][..]
         } else {
             let block = r.vec16("ClientHello.extensions")?;
             r.finish("data after ClientHello.extensions")?;
-            split_extensions(block)?
+            block
         };
 
         let mut ch = ClientHello {
@@ -363,144 +602,181 @@ impl<'a> ClientHello<'a> {
             psks: None,
             binders_len: 0,
         };
-
-        let count = extensions.len();
-        for (i, e) in extensions.iter().enumerate() {
-            let mut b = Reader::new(e.body);
-            match e.typ {
-                ext::SERVER_NAME => {
-                    let list = b.vec16("server_name list")?;
-                    b.finish("server_name")?;
-                    let mut l = Reader::new(list);
-                    let mut host = None;
-                    if l.is_empty() {
-                        return Err(decode_error("empty server_name list"));
-                    }
-                    while !l.is_empty() {
-                        let name_type = l.u8("server_name type")?;
-                        let name = l.vec16("server_name")?;
-                        if name_type == 0 {
-                            if host.is_some() {
-                                return Err(illegal("two host_name entries in server_name"));
-                            }
-                            if name.is_empty() {
-                                return Err(decode_error("empty host_name"));
-                            }
-                            host = Some(name);
-                        }
-                    }
-                    ch.server_name = host;
-                }
-                ext::SUPPORTED_VERSIONS => {
-                    let list = b.vec8("supported_versions")?;
-                    b.finish("supported_versions")?;
-                    ch.supported_versions = Some(u16_list(list, "supported_versions")?);
-                }
-                ext::SUPPORTED_GROUPS => {
-                    let list = b.vec16("supported_groups")?;
-                    b.finish("supported_groups")?;
-                    ch.supported_groups = Some(u16_list(list, "supported_groups")?);
-                }
-                ext::KEY_SHARE => {
-                    let list = b.vec16("key_share client_shares")?;
-                    b.finish("key_share")?;
-                    let mut l = Reader::new(list);
-                    let mut shares = Vec::new();
-                    while !l.is_empty() {
-                        let group = l.u16("KeyShareEntry.group")?;
-                        let key = l.vec16("KeyShareEntry.key_exchange")?;
-                        if key.is_empty() {
-                            return Err(decode_error("empty KeyShareEntry.key_exchange"));
-                        }
-                        if shares.iter().any(|(g, _)| *g == group) {
-                            // RFC 8446 §4.2.8
-                            return Err(illegal("two key shares for one group"));
-                        }
-                        shares.push((group, key));
-                    }
-                    ch.key_shares = Some(shares);
-                }
-                ext::PSK_KEY_EXCHANGE_MODES => {
-                    let modes = b.vec8("psk_key_exchange_modes")?;
-                    b.finish("psk_key_exchange_modes")?;
-                    if modes.is_empty() {
-                        return Err(decode_error("empty psk_key_exchange_modes"));
-                    }
-                    ch.psk_modes = Some(modes);
-                }
-                ext::ALPN => {
-                    let list = b.vec16("ALPN protocol list")?;
-                    b.finish("ALPN")?;
-                    let mut l = Reader::new(list);
-                    let mut protocols = Vec::new();
-                    while !l.is_empty() {
-                        let p = l.vec8("ALPN protocol name")?;
-                        if p.is_empty() {
-                            return Err(decode_error("empty ALPN protocol name"));
-                        }
-                        protocols.push(p);
-                    }
-                    if protocols.is_empty() {
-                        return Err(decode_error("empty ALPN protocol list"));
-                    }
-                    ch.alpn = Some(protocols);
-                }
-                ext::COOKIE => {
-                    let cookie = b.vec16("cookie")?;
-                    b.finish("cookie")?;
-                    if cookie.is_empty() {
-                        return Err(decode_error("empty cookie"));
-                    }
-                    ch.cookie = Some(cookie);
-                }
-                ext::EARLY_DATA => {
-                    b.finish("early_data in ClientHello must be empty")?;
-                    ch.early_data = true;
-                }
-                ext::PRE_SHARED_KEY => {
-                    if i + 1 != count {
-                        return Err(illegal("pre_shared_key is not the last extension"));
-                    }
-                    let ids = b.vec16("PreSharedKeyExtension.identities")?;
-                    let binders_at = b.remaining();
-                    let binders = b.vec16("PreSharedKeyExtension.binders")?;
-                    b.finish("pre_shared_key")?;
-                    ch.binders_len = binders_at;
-
-                    let mut l = Reader::new(ids);
-                    let mut identities = Vec::new();
-                    while !l.is_empty() {
-                        let id = l.vec16("PskIdentity.identity")?;
-                        if id.is_empty() {
-                            return Err(decode_error("empty PskIdentity.identity"));
-                        }
-                        let age = l.u32("PskIdentity.obfuscated_ticket_age")?;
-                        identities.push((id, age));
-                    }
-                    let mut l = Reader::new(binders);
-                    let mut binder_list = Vec::new();
-                    while !l.is_empty() {
-                        let binder = l.vec8("PskBinderEntry")?;
-                        if binder.len() < 32 {
-                            return Err(decode_error("PskBinderEntry shorter than 32 octets"));
-                        }
-                        binder_list.push(binder);
-                    }
-                    if identities.is_empty() || binder_list.is_empty() {
-                        return Err(decode_error("pre_shared_key with no identities or binders"));
-                    }
-                    if identities.len() != binder_list.len() {
-                        return Err(illegal("PSK identities and binders differ in number"));
-                    }
-                    ch.psks = Some(OfferedPsks {
-                        identities,
-                        binders: binder_list,
-                    });
-                }
-                _ => {}
-            }
-        }
+        for_each_extension(block, |e, last| ch.extension(e, last))?;
         Ok(ch)
+    }
+
+    fn extension(&mut self, e: RawExtension<'a>, last: bool) -> Result<(), Error> {
+        let mut b = Reader::new(e.body);
+        match e.typ {
+            ext::SERVER_NAME => {
+                let list = b.vec16("server_name list")?;
+                b.finish("server_name")?;
+                let mut l = Reader::new(list);
+                let mut host = None;
+                if l.is_empty() {
+                    return Err(decode_error("empty server_name list"));
+                }
+                while !l.is_empty() {
+                    let name_type = l.u8("server_name type")?;
+                    let name = l.vec16("server_name")?;
+                    if name_type == 0 {
+                        if host.is_some() {
+                            return Err(illegal("two host_name entries in server_name"));
+                        }
+                        if name.is_empty() {
+                            return Err(decode_error("empty host_name"));
+                        }
+                        host = Some(name);
+                    }
+                }
+                self.server_name = host;
+            }
+            ext::SUPPORTED_VERSIONS => {
+                let list = b.vec8("supported_versions")?;
+                b.finish("supported_versions")?;
+                self.supported_versions = Some(U16List::parse(list, "supported_versions")?);
+            }
+            ext::SUPPORTED_GROUPS => {
+                let list = b.vec16("supported_groups")?;
+                b.finish("supported_groups")?;
+                self.supported_groups = Some(U16List::parse(list, "supported_groups")?);
+            }
+            ext::KEY_SHARE => {
+                let list = b.vec16("key_share client_shares")?;
+                b.finish("key_share")?;
+                self.key_shares = Some(KeyShares::parse(list)?);
+            }
+            ext::PSK_KEY_EXCHANGE_MODES => {
+                let modes = b.vec8("psk_key_exchange_modes")?;
+                b.finish("psk_key_exchange_modes")?;
+                if modes.is_empty() {
+                    return Err(decode_error("empty psk_key_exchange_modes"));
+                }
+                self.psk_modes = Some(modes);
+            }
+            ext::ALPN => {
+                let list = b.vec16("ALPN protocol list")?;
+                b.finish("ALPN")?;
+                self.alpn = Some(AlpnList::parse(list)?);
+            }
+            ext::COOKIE => {
+                let cookie = b.vec16("cookie")?;
+                b.finish("cookie")?;
+                if cookie.is_empty() {
+                    return Err(decode_error("empty cookie"));
+                }
+                self.cookie = Some(cookie);
+            }
+            ext::EARLY_DATA => {
+                b.finish("early_data in ClientHello must be empty")?;
+                self.early_data = true;
+            }
+            ext::PRE_SHARED_KEY => {
+                if !last {
+                    return Err(illegal("pre_shared_key is not the last extension"));
+                }
+                let ids = b.vec16("PreSharedKeyExtension.identities")?;
+                let binders_at = b.remaining();
+                let binders = b.vec16("PreSharedKeyExtension.binders")?;
+                b.finish("pre_shared_key")?;
+                self.binders_len = binders_at;
+                self.psks = Some(OfferedPsks::parse(ids, binders)?);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// A decoded ClientHello kept without its borrow: where each field lies in the handshake
+/// message. A server that pauses after the ClientHello (waiting for a key from I/O) keeps
+/// the message and this, and gets the decoded form back with [`ClientHelloSpans::view`]
+/// without decoding again.
+#[derive(Clone, Debug)]
+pub(crate) struct ClientHelloSpans {
+    legacy_version: u16,
+    random: [u8; 32],
+    session_id: Range<usize>,
+    cipher_suites: Range<usize>,
+    compression_methods: Range<usize>,
+    server_name: Option<Range<usize>>,
+    supported_versions: Option<Range<usize>>,
+    supported_groups: Option<Range<usize>>,
+    key_shares: Option<(Range<usize>, usize)>,
+    psk_modes: Option<Range<usize>>,
+    alpn: Option<Range<usize>>,
+    cookie: Option<Range<usize>>,
+    early_data: bool,
+    psks: Option<(Range<usize>, Range<usize>, usize)>,
+    binders_len: usize,
+}
+
+/// Where `part` (a sub-slice of `whole`) lies in `whole`.
+fn span(whole: &[u8], part: &[u8]) -> Range<usize> {
+    let start = (part.as_ptr() as usize).wrapping_sub(whole.as_ptr() as usize);
+    if start > whole.len() || part.len() > whole.len() - start {
+        // Unreachable for slices decoded from `whole`; an empty span keeps it harmless.
+        return 0..0;
+    }
+    start..start + part.len()
+}
+
+impl ClientHello<'_> {
+    /// The positions of this hello's fields in `message`, the buffer it was decoded from.
+    pub(crate) fn spans(&self, message: &[u8]) -> ClientHelloSpans {
+        let at = |part: &[u8]| span(message, part);
+        ClientHelloSpans {
+            legacy_version: self.legacy_version,
+            random: self.random,
+            session_id: at(self.session_id),
+            cipher_suites: at(self.cipher_suites.0),
+            compression_methods: at(self.compression_methods),
+            server_name: self.server_name.map(at),
+            supported_versions: self.supported_versions.map(|l| at(l.0)),
+            supported_groups: self.supported_groups.map(|l| at(l.0)),
+            key_shares: self.key_shares.map(|k| (at(k.list), k.count)),
+            psk_modes: self.psk_modes.map(at),
+            alpn: self.alpn.map(|l| at(l.0)),
+            cookie: self.cookie.map(at),
+            early_data: self.early_data,
+            psks: self
+                .psks
+                .map(|p| (at(p.identities), at(p.binders), p.count)),
+            binders_len: self.binders_len,
+        }
+    }
+}
+
+impl ClientHelloSpans {
+    /// The decoded hello again, borrowing from `message` (the buffer given to
+    /// [`ClientHello::spans`]): slicing only, no decoding.
+    pub(crate) fn view<'a>(&self, message: &'a [u8]) -> ClientHello<'a> {
+        let at = |r: &Range<usize>| message.get(r.clone()).unwrap_or_default();
+        ClientHello {
+            legacy_version: self.legacy_version,
+            random: self.random,
+            session_id: at(&self.session_id),
+            cipher_suites: U16List(at(&self.cipher_suites)),
+            compression_methods: at(&self.compression_methods),
+            server_name: self.server_name.as_ref().map(at),
+            supported_versions: self.supported_versions.as_ref().map(|r| U16List(at(r))),
+            supported_groups: self.supported_groups.as_ref().map(|r| U16List(at(r))),
+            key_shares: self.key_shares.as_ref().map(|(r, count)| KeyShares {
+                list: at(r),
+                count: *count,
+            }),
+            psk_modes: self.psk_modes.as_ref().map(at),
+            alpn: self.alpn.as_ref().map(|r| AlpnList(at(r))),
+            cookie: self.cookie.as_ref().map(at),
+            early_data: self.early_data,
+            psks: self.psks.as_ref().map(|(ids, binders, count)| OfferedPsks {
+                identities: at(ids),
+                binders: at(binders),
+                count: *count,
+            }),
+            binders_len: self.binders_len,
+        }
     }
 }
 
@@ -954,19 +1230,34 @@ mod tests {
         assert_eq!(ch.legacy_version, TLS12);
         assert_eq!(ch.random, [7u8; 32]);
         assert_eq!(ch.session_id, &[9u8; 32]);
-        assert_eq!(ch.cipher_suites, vec![0x1301, 0x1303]);
+        assert_eq!(ch.cipher_suites.to_vec(), vec![0x1301, 0x1303]);
         assert_eq!(ch.server_name, Some(&b"aef.example.com"[..]));
-        assert_eq!(ch.supported_versions, Some(vec![TLS13]));
-        assert_eq!(ch.supported_groups, Some(vec![0x001d, 0x0017]));
-        assert_eq!(ch.key_shares.as_ref().unwrap()[0], (0x001d, &[1u8; 32][..]));
-        assert_eq!(ch.psk_modes, Some(&[PSK_DHE_KE][..]));
-        assert_eq!(ch.alpn, Some(vec![&b"h2"[..]]));
-        let psks = ch.psks.unwrap();
         assert_eq!(
-            psks.identities,
+            ch.supported_versions.map(U16List::to_vec),
+            Some(vec![TLS13])
+        );
+        assert_eq!(
+            ch.supported_groups.map(U16List::to_vec),
+            Some(vec![0x001d, 0x0017])
+        );
+        let shares: Vec<_> = ch.key_shares.unwrap().iter().collect();
+        assert_eq!(shares, vec![(0x001d, &[1u8; 32][..])]);
+        assert_eq!(ch.psk_modes, Some(&[PSK_DHE_KE][..]));
+        assert_eq!(
+            ch.alpn.map(|a| a.iter().collect::<Vec<_>>()),
+            Some(vec![&b"h2"[..]])
+        );
+        let psks = ch.psks.unwrap();
+        assert_eq!(psks.len(), 2);
+        assert_eq!(
+            psks.identities().collect::<Vec<_>>(),
             vec![(&b"invoker-1"[..], 0), (&b"invoker-2"[..], 0)]
         );
-        assert_eq!(psks.binders, vec![&[0xaa; 32][..], &[0xbb; 48][..]]);
+        assert_eq!(
+            psks.binders().collect::<Vec<_>>(),
+            vec![&[0xaa; 32][..], &[0xbb; 48][..]]
+        );
+        assert_eq!(psks.binder(1), Some(&[0xbb; 48][..]));
         // binders list: 2 + (1 + 32) + (1 + 48)
         assert_eq!(ch.binders_len, 2 + 33 + 49);
         assert_eq!(&msg[msg.len() - ch.binders_len..][..2], &[0, 82]);

@@ -524,7 +524,10 @@ impl PskServerConfig {
         }
     }
 
-    /// How many of the offered identities are looked up at most (default 8), in offer order.
+    /// How many of the offered identities are looked up (default 8): the first `n` in offer
+    /// order, every one of them whichever is known, so that where a known identity sits in
+    /// the list does not change the server's work. Identities beyond `n` are ignored (checked
+    /// for form only).
     pub fn with_max_identities_tried(mut self, n: usize) -> Self {
         self.max_identities_tried = n.max(1);
         self

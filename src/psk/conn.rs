@@ -26,6 +26,14 @@ const RECEIVED_PLAINTEXT_LIMIT: usize = MAX_PLAINTEXT;
 const MAX_RECORDS_WITHOUT_DATA: u32 = 64;
 /// Dummy ChangeCipherSpec records tolerated during a handshake.
 const MAX_CCS: u32 = 8;
+/// Records one handshake message may span: [`FRAGMENTS_BASE`] plus one per
+/// [`FRAGMENT_OCTETS`] octets of the message. Records of 32 octets or more always fit
+/// (OpenSSL's `-max_send_frag 512`, RFC 6066 max_fragment_length), and so does a message of
+/// up to 512 octets in single octets; a 64 KiB message in 1-octet records (400 KB on the
+/// wire, 65 536 records) is refused with unexpected_message after about 2 500, so the
+/// per-record cost stays a fraction of what the message itself costs (issue 10 §1).
+const FRAGMENTS_BASE: usize = 512;
+const FRAGMENT_OCTETS: usize = 32;
 /// Octets of rejected 0-RTT records (headers included) a server skips (RFC 8446 §4.2.10).
 pub(crate) const EARLY_DATA_SKIP_LIMIT: usize = 64 * 1024;
 
@@ -192,6 +200,8 @@ pub struct ConnectionCommon {
     framer: Framer,
     pub(crate) record: RecordLayer,
     handshake_buf: Vec<u8>,
+    /// Records that contributed to the message being reassembled in `handshake_buf`.
+    handshake_fragments: usize,
     sendable_tls: ChunkQueue,
     received_plaintext: ChunkQueue,
     pending_plaintext: ChunkQueue,
@@ -252,6 +262,7 @@ impl ConnectionCommon {
             framer: Framer::default(),
             record: RecordLayer::default(),
             handshake_buf: Vec::new(),
+            handshake_fragments: 0,
             sendable_tls: ChunkQueue::default(),
             received_plaintext: ChunkQueue::default(),
             pending_plaintext: ChunkQueue::default(),
@@ -514,10 +525,14 @@ impl ConnectionCommon {
             if header.len > MAX_PLAINTEXT {
                 return Err(record::record_overflow("plaintext record longer than 2^14"));
             }
-            let body = self.framer.body_mut(&header).to_vec();
+            codec::work::add(1);
+            let body = header.start..header.start + header.len;
             return match outer {
-                ContentType::Handshake => self.handle_handshake_data(&body, hs),
-                ContentType::Alert => self.handle_alert(&body),
+                ContentType::Handshake => self.handle_handshake_record(body, hs),
+                ContentType::Alert => {
+                    let body = self.framer.bytes(body).to_vec();
+                    self.handle_alert(&body)
+                }
                 _ => Err(unexpected("record of unexpected content type")),
             };
         }
@@ -546,10 +561,7 @@ impl ConnectionCommon {
             return Err(unexpected("empty protected handshake or alert record"));
         }
         match typ {
-            ContentType::Handshake => {
-                let data = self.framer.bytes(plain).to_vec();
-                self.handle_handshake_data(&data, hs)
-            }
+            ContentType::Handshake => self.handle_handshake_record(plain, hs),
             ContentType::Alert => {
                 let data = self.framer.bytes(plain).to_vec();
                 self.handle_alert(&data)
@@ -637,12 +649,38 @@ impl ConnectionCommon {
         Ok(())
     }
 
-    fn handle_handshake_data(&mut self, data: &[u8], hs: &mut dyn Handshake) -> Result<(), Error> {
-        if data.is_empty() {
+    /// Handshake content at `range` of the framer's buffer (a plaintext record's body, or a
+    /// decrypted record's plaintext), appended to the message being reassembled.
+    fn handle_handshake_record(
+        &mut self,
+        range: core::ops::Range<usize>,
+        hs: &mut dyn Handshake,
+    ) -> Result<(), Error> {
+        if range.is_empty() {
             return Err(codec::decode_error("empty handshake record"));
         }
-        self.handshake_buf.extend_from_slice(data);
+        if self.handshake_buf.is_empty() {
+            self.handshake_fragments = 0;
+        }
+        self.handshake_fragments += 1;
+        self.handshake_buf
+            .extend_from_slice(self.framer.bytes(range));
         loop {
+            let fragments_allowed = match self.handshake_buf.get(..4) {
+                Some(header) => {
+                    FRAGMENTS_BASE
+                        + (usize::from(header[1]) << 16
+                            | usize::from(header[2]) << 8
+                            | usize::from(header[3]))
+                            / FRAGMENT_OCTETS
+                }
+                None => FRAGMENTS_BASE,
+            };
+            if self.handshake_fragments > fragments_allowed {
+                return Err(unexpected(
+                    "handshake message fragmented into too many small records",
+                ));
+            }
             if self.handshake_buf.len() < 4 {
                 return Ok(());
             }
@@ -655,7 +693,13 @@ impl ConnectionCommon {
             if self.handshake_buf.len() < 4 + len {
                 return Ok(());
             }
-            let message: Vec<u8> = self.handshake_buf.drain(..4 + len).collect();
+            // The next message starts in the record that completed this one.
+            self.handshake_fragments = 1;
+            let message: Vec<u8> = if self.handshake_buf.len() == 4 + len {
+                core::mem::take(&mut self.handshake_buf)
+            } else {
+                self.handshake_buf.drain(..4 + len).collect()
+            };
             self.read_key_changed = false;
             if self.handshake_complete {
                 self.handle_post_handshake(&message)?;
@@ -678,17 +722,16 @@ impl ConnectionCommon {
         Ok(())
     }
 
-    /// Hands `message` to the state machine outside record processing (a deferred server
-    /// resuming with its buffered ClientHello), under the same key-change rule as messages
-    /// taken from records: bytes that arrived after it in the same record must not survive
-    /// the read-key change it causes.
+    /// Runs `step` — the state machine going on with a handshake message outside record
+    /// processing (a deferred server resuming with its buffered ClientHello) — under the same
+    /// key-change rule as messages taken from records: bytes that arrived after it in the
+    /// same record must not survive the read-key change it causes.
     pub(crate) fn resume_handshake(
         &mut self,
-        hs: &mut dyn Handshake,
-        message: &[u8],
+        step: impl FnOnce(&mut Self) -> Result<(), Error>,
     ) -> Result<(), Error> {
         self.read_key_changed = false;
-        hs.handle(self, message)?;
+        step(self)?;
         self.check_key_change_boundary()
     }
 

@@ -5,8 +5,29 @@
 //! [`codec`] feeds arbitrary bytes to the handshake decoders (which are private to the
 //! engine) and checks what they accept: invariants of the decoded values, and that
 //! re-encoding what was understood decodes to the same values.
+//!
+//! [`take_work`] reads the engine's work counter (decoded fields, list elements visited,
+//! hashed blocks, records: see `codec::work`), so a target can fail an input that makes the
+//! server work more than a fixed multiple of its size.
 
 use super::codec::{self, ClientHello, EncryptedExtensions, ServerHello};
+
+/// The work the engine counted on this thread since the last call (and resets the count).
+pub fn take_work() -> u64 {
+    codec::work::take()
+}
+
+/// The most work one input may cost: [`WORK_PER_OCTET`] units per octet of input plus
+/// [`WORK_BASE`] (a handshake's fixed costs). Linear code stays far below it (about one
+/// unit per octet); anything quadratic in a list of the input exceeds it.
+pub fn work_budget(input_len: usize) -> u64 {
+    WORK_BASE + WORK_PER_OCTET * input_len as u64
+}
+
+/// See [`work_budget`].
+pub const WORK_PER_OCTET: u64 = 4;
+/// See [`work_budget`].
+pub const WORK_BASE: u64 = 20_000;
 
 /// Decodes `data` as the message selected by its first octet; panics on a broken invariant.
 pub fn codec(data: &[u8]) {
@@ -47,20 +68,35 @@ fn client_hello(body: &[u8]) {
     assert!(!ch.compression_methods.is_empty());
     assert!(ch.binders_len <= body.len());
     if let Some(psks) = &ch.psks {
-        assert!(!psks.identities.is_empty());
-        assert_eq!(psks.identities.len(), psks.binders.len());
-        assert!(psks.binders.iter().all(|b| b.len() >= 32));
-        let listed: usize = 2 + psks.binders.iter().map(|b| 1 + b.len()).sum::<usize>();
+        let identities: Vec<_> = psks.identities().collect();
+        let binders: Vec<_> = psks.binders().collect();
+        assert!(!identities.is_empty());
+        assert_eq!(identities.len(), psks.len());
+        assert_eq!(identities.len(), binders.len());
+        assert!(binders.iter().all(|b| b.len() >= 32));
+        let listed: usize = 2 + binders.iter().map(|b| 1 + b.len()).sum::<usize>();
         assert_eq!(ch.binders_len, listed);
     } else {
         assert_eq!(ch.binders_len, 0);
+    }
+    if let Some(shares) = &ch.key_shares {
+        let groups: Vec<u16> = shares.iter().map(|(g, _)| g).collect();
+        assert_eq!(groups.len(), shares.len());
+        let mut unique = groups.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(
+            unique.len(),
+            groups.len(),
+            "two shares for one group accepted"
+        );
     }
 
     // Re-encode what the encoder can express and decode it again.
     let (Some(psks), Some(modes)) = (&ch.psks, ch.psk_modes) else {
         return;
     };
-    if ch.key_shares.is_some() != ch.supported_groups.as_ref().is_some_and(|g| !g.is_empty()) {
+    if ch.key_shares.is_some() != ch.supported_groups.is_some() {
         return;
     }
     let server_name = match ch.server_name {
@@ -70,26 +106,29 @@ fn client_hello(body: &[u8]) {
         },
         None => None,
     };
-    let groups = ch.supported_groups.clone().unwrap_or_default();
-    let shares = ch.key_shares.clone().unwrap_or_default();
+    let groups = ch.supported_groups.map(|g| g.to_vec()).unwrap_or_default();
+    let shares: Vec<(u16, &[u8])> = ch
+        .key_shares
+        .map(|k| k.iter().collect())
+        .unwrap_or_default();
     let alpn: Vec<Vec<u8>> = ch
         .alpn
-        .as_ref()
-        .map(|a| a.iter().map(|p| p.to_vec()).collect())
+        .map(|a| a.iter().map(<[u8]>::to_vec).collect())
         .unwrap_or_default();
+    let binders: Vec<&[u8]> = psks.binders().collect();
     let ids: Vec<(&[u8], usize)> = psks
-        .identities
-        .iter()
-        .zip(&psks.binders)
-        .map(|((id, _), b)| (*id, b.len()))
+        .identities()
+        .zip(&binders)
+        .map(|((id, _), b)| (id, b.len()))
         .collect();
     if ids.iter().any(|(_, len)| *len > 64) {
         return; // the encoder's placeholder binders are at most 64 octets
     }
+    let suites = ch.cipher_suites.to_vec();
     let Ok((mut message, binders_len)) = codec::encode_client_hello(&codec::ClientHelloParams {
         random: &ch.random,
         session_id: ch.session_id,
-        cipher_suites: &ch.cipher_suites,
+        cipher_suites: &suites,
         server_name,
         supported_groups: &groups,
         key_shares: &shares,
@@ -100,7 +139,7 @@ fn client_hello(body: &[u8]) {
     }) else {
         return;
     };
-    codec::fill_binders(&mut message, binders_len, &psks.binders);
+    codec::fill_binders(&mut message, binders_len, &binders);
     let (typ, body2) = codec::split_handshake(&message).expect("own ClientHello frames");
     assert_eq!(typ, codec::hs::CLIENT_HELLO);
     let again = ClientHello::decode(body2).expect("own ClientHello decodes");
@@ -108,17 +147,28 @@ fn client_hello(body: &[u8]) {
     assert_eq!(again.session_id, ch.session_id);
     assert_eq!(again.cipher_suites, ch.cipher_suites);
     assert_eq!(again.server_name, ch.server_name);
-    assert_eq!(again.supported_groups.unwrap_or_default(), groups);
-    assert_eq!(again.key_shares.unwrap_or_default(), shares);
+    assert_eq!(again.supported_groups, ch.supported_groups);
+    assert_eq!(
+        again
+            .key_shares
+            .map(|k| k.iter().collect::<Vec<_>>())
+            .unwrap_or_default(),
+        shares
+    );
     assert_eq!(again.psk_modes, Some(modes));
     assert_eq!(again.alpn, ch.alpn);
     assert_eq!(again.cookie, ch.cookie);
     let again_psks = again.psks.expect("PSKs survive");
-    let ids_again: Vec<&[u8]> = again_psks.identities.iter().map(|(i, _)| *i).collect();
-    let ids_first: Vec<&[u8]> = psks.identities.iter().map(|(i, _)| *i).collect();
-    assert_eq!(ids_again, ids_first);
-    assert_eq!(again_psks.binders, psks.binders);
+    assert_eq!(again_psks, *psks);
     assert_eq!(again.binders_len, binders_len);
+
+    // The deferred server's kept form gives the same hello back.
+    let view = ch.spans(body).view(body);
+    assert_eq!(view.cipher_suites, ch.cipher_suites);
+    assert_eq!(view.key_shares, ch.key_shares);
+    assert_eq!(view.psks, ch.psks);
+    assert_eq!(view.alpn, ch.alpn);
+    assert_eq!(view.session_id, ch.session_id);
 }
 
 fn server_hello(body: &[u8]) {
@@ -216,6 +266,6 @@ mod tests {
         // The full ClientHello round-trips (the branch that re-encodes is reached).
         let (_, body) = codec::split_handshake(&ch).unwrap();
         let decoded = ClientHello::decode(body).unwrap();
-        assert_eq!(decoded.psks.unwrap().binders.len(), 2);
+        assert_eq!(decoded.psks.unwrap().binders().count(), 2);
     }
 }

@@ -84,23 +84,23 @@ proptest! {
         let ch = ClientHello::decode(body).unwrap();
         prop_assert_eq!(ch.random, input.random);
         prop_assert_eq!(ch.session_id, &input.session_id[..]);
-        prop_assert_eq!(&ch.cipher_suites, &input.suites);
+        prop_assert_eq!(ch.cipher_suites.to_vec(), input.suites.clone());
         prop_assert_eq!(ch.server_name, input.server_name.as_deref().map(str::as_bytes));
         if !groups.is_empty() {
-            prop_assert_eq!(ch.supported_groups.as_ref(), Some(&groups));
-            prop_assert_eq!(ch.key_shares.as_ref().map(Vec::len), Some(shares.len()));
+            prop_assert_eq!(ch.supported_groups.map(|g| g.to_vec()), Some(groups.clone()));
+            prop_assert_eq!(ch.key_shares.map(|k| k.len()), Some(shares.len()));
         }
         prop_assert_eq!(ch.psk_modes, Some(&input.modes[..]));
         let alpn: Vec<&[u8]> = input.alpn.iter().map(|p| p.as_slice()).collect();
-        prop_assert_eq!(ch.alpn.clone().unwrap_or_default(), alpn);
+        prop_assert_eq!(ch.alpn.map(|a| a.iter().collect::<Vec<_>>()).unwrap_or_default(), alpn);
         prop_assert_eq!(ch.cookie, input.cookie.as_deref());
         let offered = ch.psks.as_ref().unwrap();
-        prop_assert_eq!(offered.identities.len(), input.psks.len());
-        for ((id, age), (want, _)) in offered.identities.iter().zip(&input.psks) {
-            prop_assert_eq!(*id, &want[..]);
-            prop_assert_eq!(*age, 0);
+        prop_assert_eq!(offered.len(), input.psks.len());
+        for ((id, age), (want, _)) in offered.identities().zip(&input.psks) {
+            prop_assert_eq!(id, &want[..]);
+            prop_assert_eq!(age, 0);
         }
-        prop_assert_eq!(&offered.binders, &refs);
+        prop_assert_eq!(offered.binders().collect::<Vec<_>>(), refs.clone());
         prop_assert_eq!(ch.binders_len, binders_len);
     }
 

@@ -2,9 +2,20 @@
 //!
 //! The server picks the first offered identity its resolver knows (and whose hash a common
 //! suite uses), verifies that identity's binder in constant time, and answers with
-//! `ServerHello [CCS] {EncryptedExtensions} {Finished}`. An unknown identity is checked
-//! against a random key, so it fails exactly like a wrong key: same work, same
-//! `decrypt_error` alert.
+//! `ServerHello [CCS] {EncryptedExtensions} {Finished}`.
+//!
+//! An unknown identity fails exactly like a wrong key (DESIGN §5): the first
+//! `max_identities_tried` identities are always all looked up, and exactly one binder is
+//! computed over the truncated ClientHello — the chosen key's, or, with no known identity, a
+//! random key's of the hash the first binder's length names (an AEFPSK's SHA-256 for 32
+//! octets) — so the resolver work, the hash work and the `decrypt_error` alert are the same.
+//! Identities beyond `max_identities_tried` are ignored (RFC 8446 §4.2.11 leaves the choice to
+//! the server); key shares for groups we do not use are checked for form only.
+//!
+//! Work before authentication is linear in the ClientHello's size: it is decoded once (a
+//! deferred connection keeps the message and the decoded fields' positions, and does not
+//! decode it again), and each client list is walked once, each entry looked up among our few
+//! configured suites, groups or ALPN names or in a 2^16-bit set — no pairwise scans.
 //!
 //! Keys can come from a synchronous [`PskResolver`](super::PskResolver) in the config, or —
 //! for keys that need I/O — the connection can pause after the ClientHello
@@ -17,7 +28,7 @@ use rustls::{AlertDescription, Tls13CipherSuite};
 use subtle::ConstantTimeEq;
 
 use super::codec::{self, hs, illegal, unexpected};
-use super::config::{ExternalPsk, PskServerConfig};
+use super::config::{ExternalPsk, PskHash, PskServerConfig};
 use super::conn::{
     ConnectionCommon, Handshake, IoState, KeyExchangeMode, Side, EARLY_DATA_SKIP_LIMIT,
 };
@@ -101,44 +112,36 @@ impl PskServerConnection {
             return false;
         };
         let message = &waiting.client_hello;
-        let Ok((_, body)) = codec::split_handshake(message) else {
-            return false;
-        };
-        let Ok(ch) = codec::ClientHello::decode(body) else {
-            return false;
-        };
+        let ch = waiting.hello.view(message);
         let Some(offered) = ch.psks.as_ref() else {
             return false;
         };
         let Some(index) = offered
-            .identities
-            .iter()
-            .position(|(id, _)| *id == psk.identity())
+            .identities()
+            .take(self.state.config.max_identities_tried)
+            .position(|(id, _)| id == psk.identity())
         else {
             return false;
         };
-        let suite = match &waiting.retry {
-            Some(r) => Some(r.suite).filter(|s| psk.hash().matches(s)),
-            None => self.state.config.common.suites_for(psk.hash()).next(),
+        let Some(suite) = self.state.suite_for(
+            psk.hash(),
+            waiting.offered_suites,
+            waiting.retry.as_ref().map(|r| r.suite),
+        ) else {
+            return false;
         };
-        let Some(suite) = suite else {
+        let Some(binder) = offered.binder(index) else {
             return false;
         };
         let truncated = &message[..message.len() - ch.binders_len];
         let prefix = waiting.retry.as_ref().map(|r| &r.transcript);
-        binder_matches(
-            offered.binders[index],
-            psk.secret(),
-            suite,
-            prefix,
-            truncated,
-        )
-        .is_some()
+        binder_matches(binder, psk.secret(), suite, prefix, truncated).is_some()
     }
 
     /// Supplies the key for one of the offered identities (`None`: none is known, which fails
-    /// the handshake exactly like a wrong key), and continues the handshake. Call
-    /// `process_new_packets` afterwards for any records that arrived meanwhile.
+    /// the handshake exactly like a wrong key), and continues the handshake with the
+    /// ClientHello decoded when it arrived. Call `process_new_packets` afterwards for any
+    /// records that arrived meanwhile.
     pub fn provide_psk(&mut self, psk: Option<ExternalPsk>) -> Result<IoState, Error> {
         let State::AwaitingKey(waiting) = core::mem::replace(&mut self.state.state, State::Failed)
         else {
@@ -147,9 +150,20 @@ impl PskServerConnection {
             ));
         };
         self.state.keys = KeySource::Provided(psk);
-        self.state.state = State::ExpectClientHello(waiting.retry);
-        let client_hello = waiting.client_hello;
-        if let Err(e) = self.core.resume_handshake(&mut self.state, &client_hello) {
+        let AwaitingKey {
+            client_hello,
+            hello,
+            offered_suites,
+            retry,
+            ..
+        } = *waiting;
+        let ch = hello.view(&client_hello);
+        let hs = &mut self.state;
+        let resumed = self.core.resume_handshake(|core| {
+            hs.state = hs.answer_client_hello(core, retry, &client_hello, &ch, offered_suites)?;
+            Ok(())
+        });
+        if let Err(e) = resumed {
             return Err(self.core.fail(e));
         }
         self.process_new_packets()
@@ -209,14 +223,15 @@ struct Retry {
 }
 
 /// The parts of ClientHello1 that ClientHello2 must repeat (RFC 8446 §4.1.2: only key_share,
-/// early_data, cookie, pre_shared_key and padding may change, and only as the HRR asks).
+/// early_data, cookie, pre_shared_key and padding may change, and only as the HRR asks), as
+/// their encodings: each check is one comparison of octet strings.
 struct HelloInvariants {
     session_id: Vec<u8>,
     random: [u8; 32],
-    cipher_suites: Vec<u16>,
-    supported_groups: Option<Vec<u16>>,
+    cipher_suites: Vec<u8>,
+    supported_groups: Option<Vec<u8>>,
     psk_modes: Option<Vec<u8>>,
-    alpn: Option<Vec<Vec<u8>>>,
+    alpn: Option<Vec<u8>>,
     server_name: Option<Vec<u8>>,
 }
 
@@ -225,24 +240,16 @@ impl HelloInvariants {
         Self {
             session_id: ch.session_id.to_vec(),
             random: ch.random,
-            cipher_suites: ch.cipher_suites.clone(),
-            supported_groups: ch.supported_groups.clone(),
+            cipher_suites: ch.cipher_suites.as_bytes().to_vec(),
+            supported_groups: ch.supported_groups.map(|g| g.as_bytes().to_vec()),
             psk_modes: ch.psk_modes.map(<[u8]>::to_vec),
-            alpn: ch
-                .alpn
-                .as_ref()
-                .map(|list| list.iter().map(|p| p.to_vec()).collect()),
+            alpn: ch.alpn.map(|a| a.as_bytes().to_vec()),
             server_name: ch.server_name.map(<[u8]>::to_vec),
         }
     }
 
     /// Checks ClientHello2 against ClientHello1 (illegal_parameter on any change).
     fn check(&self, ch2: &codec::ClientHello<'_>) -> Result<(), Error> {
-        let same_alpn = match (&self.alpn, &ch2.alpn) {
-            (None, None) => true,
-            (Some(a), Some(b)) => a.len() == b.len() && a.iter().zip(b).all(|(a, b)| a == b),
-            _ => false,
-        };
         let checks = [
             (
                 ch2.session_id == self.session_id.as_slice(),
@@ -250,18 +257,21 @@ impl HelloInvariants {
             ),
             (ch2.random == self.random, "ClientHello2 changed random"),
             (
-                ch2.cipher_suites == self.cipher_suites,
+                ch2.cipher_suites.as_bytes() == self.cipher_suites.as_slice(),
                 "ClientHello2 changed cipher_suites",
             ),
             (
-                ch2.supported_groups == self.supported_groups,
+                ch2.supported_groups.map(|g| g.as_bytes()) == self.supported_groups.as_deref(),
                 "ClientHello2 changed supported_groups",
             ),
             (
                 ch2.psk_modes == self.psk_modes.as_deref(),
                 "ClientHello2 changed psk_key_exchange_modes",
             ),
-            (same_alpn, "ClientHello2 changed the ALPN protocols"),
+            (
+                ch2.alpn.map(|a| a.as_bytes()) == self.alpn.as_deref(),
+                "ClientHello2 changed the ALPN protocols",
+            ),
             (
                 ch2.server_name == self.server_name.as_deref(),
                 "ClientHello2 changed server_name",
@@ -282,11 +292,18 @@ impl HelloInvariants {
     }
 }
 
+/// A deferred connection's ClientHello while the application looks its key up: the message
+/// and where its fields lie (decoded once, when it arrived).
 struct AwaitingKey {
     client_hello: Vec<u8>,
+    hello: codec::ClientHelloSpans,
+    offered_suites: SuiteSet,
     identities: Vec<Vec<u8>>,
     retry: Option<Box<Retry>>,
 }
+
+/// Which of the configured suites (by index in the config, the first 64) the client offers.
+type SuiteSet = u64;
 
 struct ExpectFinished {
     suite: &'static Tls13CipherSuite,
@@ -319,6 +336,8 @@ struct Chosen {
 }
 
 impl ServerHandshake {
+    /// Decodes the ClientHello (the only time it is decoded), checks everything that does not
+    /// depend on a key, and either answers it or — deferred — waits for the key.
     fn handle_client_hello(
         &mut self,
         core: &mut ConnectionCommon,
@@ -336,7 +355,7 @@ impl ServerHandshake {
         let offers_tls13 = ch
             .supported_versions
             .as_ref()
-            .is_some_and(|v| v.contains(&codec::TLS13));
+            .is_some_and(|v| v.contains(codec::TLS13));
         if !offers_tls13 || ch.legacy_version <= codec::SSL3 {
             return Err(Error::PeerIncompatible {
                 alert: AlertDescription::ProtocolVersion,
@@ -348,11 +367,8 @@ impl ServerHandshake {
         }
         // No suite in common at all says nothing about the offered identities: answer it as
         // such (handshake_failure) instead of letting PSK selection find no usable key.
-        let suites = &self.config.common.suites;
-        if !suites
-            .iter()
-            .any(|s| ch.cipher_suites.contains(&u16::from(s.common.suite)))
-        {
+        let offered_suites = self.offered_suites(&ch);
+        if offered_suites == 0 {
             return Err(Error::PeerIncompatible {
                 alert: AlertDescription::HandshakeFailure,
                 what: "no TLS 1.3 cipher suite in common",
@@ -364,12 +380,12 @@ impl ServerHandshake {
                 what: "client offered no PSK (certificate handshakes are not supported)",
             });
         };
-        let Some(modes) = ch.psk_modes else {
+        if ch.psk_modes.is_none() {
             return Err(Error::PeerMisbehaved {
                 alert: AlertDescription::MissingExtension,
                 what: "pre_shared_key without psk_key_exchange_modes",
             });
-        };
+        }
         if ch.key_shares.is_some() != ch.supported_groups.is_some() {
             return Err(Error::PeerMisbehaved {
                 alert: AlertDescription::MissingExtension,
@@ -377,7 +393,12 @@ impl ServerHandshake {
             });
         }
         if let (Some(shares), Some(groups)) = (&ch.key_shares, &ch.supported_groups) {
-            if shares.iter().any(|(g, _)| !groups.contains(g)) {
+            // One pass over each list (RFC 8446 §4.2.8: a share's group must be offered).
+            let mut offered_groups = codec::CodeSet::new();
+            for g in groups.iter() {
+                offered_groups.insert(g);
+            }
+            if shares.iter().any(|(g, _)| !offered_groups.contains(g)) {
                 return Err(illegal("key share for a group not in supported_groups"));
             }
         }
@@ -395,21 +416,79 @@ impl ServerHandshake {
             }
         };
 
-        // A deferred connection stops here until the application has looked the key up.
+        // A deferred connection stops here until the application has looked the key up; it
+        // keeps the message and where the decoded fields lie in it.
         if matches!(self.keys, KeySource::Deferred) {
             let max = self.config.max_identities_tried;
             return Ok(State::AwaitingKey(Box::new(AwaitingKey {
                 client_hello: message.to_vec(),
+                hello: ch.spans(message),
+                offered_suites,
                 identities: offered
-                    .identities
-                    .iter()
+                    .identities()
                     .take(max)
                     .map(|(id, _)| id.to_vec())
                     .collect(),
                 retry,
             })));
         }
+        self.answer_client_hello(core, retry, message, &ch, offered_suites)
+    }
 
+    /// Which configured suites the client offers: one pass over its list.
+    fn offered_suites(&self, ch: &codec::ClientHello<'_>) -> SuiteSet {
+        // Our code points, converted once (not once per client entry).
+        let ours: Vec<u16> = self
+            .config
+            .common
+            .suites
+            .iter()
+            .map(|s| u16::from(s.common.suite))
+            .collect();
+        let mut set: SuiteSet = 0;
+        for v in ch.cipher_suites.iter() {
+            codec::work::add(ours.len());
+            if let Some(i) = ours.iter().position(|s| *s == v) {
+                if i < 64 {
+                    set |= 1 << i;
+                }
+            }
+        }
+        set
+    }
+
+    /// The suite a key of `hash` uses: the HelloRetryRequest's, or our first configured one
+    /// of that hash that the client offers.
+    fn suite_for(
+        &self,
+        hash: PskHash,
+        offered_suites: SuiteSet,
+        retry_suite: Option<&'static Tls13CipherSuite>,
+    ) -> Option<&'static Tls13CipherSuite> {
+        match retry_suite {
+            Some(s) => Some(s).filter(|s| hash.matches(s)),
+            None => self
+                .config
+                .common
+                .suites
+                .iter()
+                .enumerate()
+                .find(|(i, s)| *i < 64 && offered_suites & (1 << i) != 0 && hash.matches(s))
+                .map(|(_, s)| *s),
+        }
+    }
+
+    /// Everything after the key-independent checks: PSK selection and binder, key exchange,
+    /// and the server's flight.
+    fn answer_client_hello(
+        &mut self,
+        core: &mut ConnectionCommon,
+        retry: Option<Box<Retry>>,
+        message: &[u8],
+        ch: &codec::ClientHello<'_>,
+        offered_suites: SuiteSet,
+    ) -> Result<State, Error> {
+        let modes = ch.psk_modes.unwrap_or_default();
         let common = &self.config.common;
         let client_dhe = modes.contains(&codec::PSK_DHE_KE);
         let client_ke = modes.contains(&codec::PSK_KE);
@@ -427,38 +506,65 @@ impl ServerHandshake {
         };
 
         // PSK selection (the suite follows from the PSK's hash), then its binder.
-        let chosen = self.choose_psk(&ch, retry.map(|(suite, _)| suite));
+        let retry_suite = retry.map(|(suite, _)| suite);
+        let chosen = self.choose_psk(ch, offered_suites, retry_suite);
         let truncated = &message[..message.len() - ch.binders_len];
-        let (chosen, early) = self.verify_binder(&ch, chosen, prefix.as_ref(), truncated)?;
+        let (chosen, early) = self.verify_binder(
+            ch,
+            chosen,
+            offered_suites,
+            retry_suite,
+            prefix.as_ref(),
+            truncated,
+        )?;
 
-        // Key-exchange mode and group.
+        // Key-exchange mode and group: one pass over the client's shares (and, failing that,
+        // over its groups), each entry looked up among our few configured groups.
         let mut dhe = None;
         if client_dhe && common.modes.allows_dhe() {
-            let client_groups = ch.supported_groups.as_deref().unwrap_or(&[]);
-            let shares = ch.key_shares.as_deref().unwrap_or(&[]);
+            let ours = &common.groups;
+            // Our code points, converted once (not once per client entry).
+            let codes: Vec<u16> = ours.iter().map(|g| u16::from(g.name())).collect();
+            let our_index = |name: u16| {
+                codec::work::add(codes.len());
+                codes.iter().position(|c| *c == name)
+            };
             if let Some((_, group)) = retry {
-                match shares {
-                    [(g, key)] if *g == u16::from(group.name()) => dhe = Some((group, *key)),
+                let mut shares = ch.key_shares.iter().flat_map(|k| k.iter());
+                match (shares.next(), shares.next()) {
+                    (Some((g, key)), None) if g == u16::from(group.name()) => {
+                        dhe = Some((group, key))
+                    }
                     _ => {
                         return Err(illegal(
                             "ClientHello2 lacks exactly one share for the requested group",
                         ))
                     }
                 }
-            } else if let Some((group, key)) = common.groups.iter().find_map(|g| {
-                shares
-                    .iter()
-                    .find(|(name, _)| *name == u16::from(g.name()))
-                    .map(|(_, key)| (*g, *key))
-            }) {
-                dhe = Some((group, key));
-            } else if let Some(group) = common
-                .groups
-                .iter()
-                .find(|g| client_groups.contains(&u16::from(g.name())))
-            {
-                // A common group without a share: ask for one (HelloRetryRequest).
-                return self.send_hello_retry_request(core, &ch, message, chosen.suite, *group);
+            } else {
+                let mut best: Option<(usize, &[u8])> = None;
+                for (name, key) in ch.key_shares.iter().flat_map(|k| k.iter()) {
+                    if let Some(i) = our_index(name) {
+                        if best.is_none_or(|(b, _)| i < b) {
+                            best = Some((i, key));
+                        }
+                    }
+                }
+                if let Some((i, key)) = best {
+                    dhe = Some((ours[i], key));
+                } else {
+                    let best_group = ch
+                        .supported_groups
+                        .iter()
+                        .flat_map(|g| g.iter())
+                        .filter_map(our_index)
+                        .min();
+                    if let Some(i) = best_group {
+                        // A common group without a share: ask for one (HelloRetryRequest).
+                        let (suite, group) = (chosen.suite, ours[i]);
+                        return self.send_hello_retry_request(core, ch, message, suite, group);
+                    }
+                }
             }
         }
         if dhe.is_none() && !(client_ke && common.modes.allows_psk_only()) {
@@ -468,19 +574,25 @@ impl ServerHandshake {
             });
         }
 
-        // ALPN (RFC 7301 §3.2).
+        // ALPN (RFC 7301 §3.2): our most preferred protocol the client offers, in one pass.
         let alpn = match (&ch.alpn, common.alpn_protocols.is_empty()) {
-            (Some(offered), false) => Some(
-                common
-                    .alpn_protocols
+            (Some(offered), false) => {
+                let ours = &common.alpn_protocols;
+                let best = offered
                     .iter()
-                    .find(|p| offered.contains(&p.as_slice()))
-                    .cloned()
-                    .ok_or(Error::PeerIncompatible {
-                        alert: AlertDescription::NoApplicationProtocol,
-                        what: "no common ALPN protocol",
-                    })?,
-            ),
+                    .filter_map(|p| {
+                        codec::work::add(ours.len());
+                        ours.iter().position(|o| o.as_slice() == p)
+                    })
+                    .min();
+                Some(
+                    best.map(|i| ours[i].clone())
+                        .ok_or(Error::PeerIncompatible {
+                            alert: AlertDescription::NoApplicationProtocol,
+                            what: "no common ALPN protocol",
+                        })?,
+                )
+            }
             _ => None,
         };
 
@@ -568,44 +680,51 @@ impl ServerHandshake {
     }
 
     /// The first offered identity that resolves to a key whose hash a common suite uses.
+    ///
+    /// The first `max_identities_tried` identities are all looked up, whichever of them (if
+    /// any) is known: the resolver's work does not depend on where a known identity is
+    /// (DESIGN §5). Identities beyond that number are ignored (RFC 8446 §4.2.11 lets the
+    /// server choose; they were only checked for well-formedness by the decoder).
     fn choose_psk(
         &self,
         ch: &codec::ClientHello<'_>,
+        offered_suites: SuiteSet,
         retry_suite: Option<&'static Tls13CipherSuite>,
     ) -> Option<Chosen> {
         let offered = ch.psks.as_ref()?;
-        let common = &self.config.common;
+        let mut chosen = None;
         for (index, (identity, _age)) in offered
-            .identities
-            .iter()
+            .identities()
             .enumerate()
             .take(self.config.max_identities_tried)
         {
             let psk = match &self.keys {
                 KeySource::Resolver => self.config.resolver.resolve(identity),
-                KeySource::Provided(Some(p)) if p.identity() == *identity => Some(p.clone()),
+                KeySource::Provided(Some(p)) if p.identity() == identity => Some(p.clone()),
                 _ => None,
             };
             let Some(psk) = psk else { continue };
-            let suite = match retry_suite {
-                Some(s) => Some(s).filter(|s| psk.hash().matches(s)),
-                None => common
-                    .suites_for(psk.hash())
-                    .find(|s| ch.cipher_suites.contains(&u16::from(s.common.suite))),
-            };
-            if let Some(suite) = suite {
-                return Some(Chosen { index, psk, suite });
+            if chosen.is_some() {
+                continue;
+            }
+            if let Some(suite) = self.suite_for(psk.hash(), offered_suites, retry_suite) {
+                chosen = Some(Chosen { index, psk, suite });
             }
         }
-        None
+        chosen
     }
 
     /// Verifies the chosen identity's binder in constant time. Without a known identity the
-    /// first binder is checked against a random key, so both failures take the same path.
+    /// first binder is checked against a random key of the hash that binder's length names
+    /// (SHA-384 for 48 octets, else SHA-256 — an AEFPSK's), with the suite a real key of that
+    /// hash would get: one binder computation over the same transcript either way, so an
+    /// unknown identity fails exactly like a wrong key, in work as on the wire.
     fn verify_binder(
         &self,
         ch: &codec::ClientHello<'_>,
         chosen: Option<Chosen>,
+        offered_suites: SuiteSet,
+        retry_suite: Option<&'static Tls13CipherSuite>,
         prefix: Option<&Transcript>,
         truncated: &[u8],
     ) -> Result<(Chosen, EarlySecret), Error> {
@@ -613,23 +732,33 @@ impl ServerHandshake {
             .psks
             .as_ref()
             .ok_or(Error::InvalidState("no PSK offered"))?;
+        // Drawn whether or not it is used, so a known identity costs the same.
+        let mut decoy = zeroize::Zeroizing::new([0u8; 48]);
+        let _ = self
+            .config
+            .common
+            .provider
+            .secure_random
+            .fill(&mut decoy[..]);
         let (index, secret, suite) = match &chosen {
-            Some(c) => (c.index, c.psk.secret().to_vec(), c.suite),
+            Some(c) => (c.index, c.psk.secret(), c.suite),
             None => {
+                let hash = match offered.binder(0).map(<[u8]>::len) {
+                    Some(48) => PskHash::Sha384,
+                    _ => PskHash::Sha256,
+                };
                 let suite = self
-                    .config
-                    .common
-                    .suites
-                    .first()
-                    .copied()
+                    .suite_for(hash, offered_suites, retry_suite)
+                    .or(retry_suite)
+                    .or_else(|| self.config.common.suites.first().copied())
                     .ok_or(Error::InvalidState("no cipher suite configured"))?;
-                let mut decoy = vec![0u8; 32];
-                let _ = self.config.common.provider.secure_random.fill(&mut decoy);
-                (0, decoy, suite)
+                (0, &decoy[..hash.output_len()], suite)
             }
         };
-        let secret = zeroize::Zeroizing::new(secret);
-        let early = binder_matches(offered.binders[index], &secret, suite, prefix, truncated);
+        let binder = offered
+            .binder(index)
+            .ok_or(Error::InvalidState("no binder for the chosen identity"))?;
+        let early = binder_matches(binder, secret, suite, prefix, truncated);
         match (chosen, early) {
             (Some(c), Some(early)) => Ok((c, early)),
             (Some(_), None) => Err(Error::PskRejected(PskRejection::BadBinder)),
@@ -709,6 +838,7 @@ fn binder_matches(
     truncated: &[u8],
 ) -> Option<EarlySecret> {
     let s = Suite::of(suite);
+    codec::work::add(truncated.len() / 64 + 1);
     let th = match prefix {
         Some(t) => t.hash_with(s.hash, truncated),
         None => s.hash.hash(truncated),
@@ -740,5 +870,276 @@ impl Handshake for ServerHandshake {
 
     fn paused(&self) -> bool {
         matches!(self.state, State::AwaitingKey(_))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Work per ClientHello (issue 10 §1), counted with `codec::work` rather than timed: every
+    //! maximal hostile shape must stay within a fixed multiple of its size, and a deferred
+    //! connection must not decode its ClientHello again.
+
+    use super::*;
+    use crate::psk::fuzzing::work_budget;
+    use crate::psk::StaticPskResolver;
+    use codec::{ext, Writer};
+
+    const BODY_LEN: usize = 0xffff;
+
+    fn config() -> Arc<PskServerConfig> {
+        let known = ExternalPsk::new(b"invoker-1".to_vec(), &[0x42; 32], PskHash::Sha256).unwrap();
+        let keys: StaticPskResolver = [known].into_iter().collect();
+        Arc::new(PskServerConfig::new(Arc::new(keys)))
+    }
+
+    #[derive(Clone, Copy, Debug)]
+    enum Shape {
+        Padding,
+        KeyShares,
+        Groups,
+        Identities,
+        Extensions,
+        Suites,
+        Alpn,
+    }
+
+    /// A ClientHello message of exactly `BODY_LEN` octets of body: `shape` fills most of it,
+    /// one padding extension the rest. The identities are unknown to the server.
+    fn client_hello(shape: Shape) -> Vec<u8> {
+        let build = |fill: usize| {
+            let n = fill;
+            let mut w = Writer::new();
+            w.handshake(hs::CLIENT_HELLO, |w| {
+                w.u16(codec::TLS12).bytes(&[7; 32]);
+                w.vec8(|w| {
+                    w.bytes(&[1; 32]);
+                });
+                w.vec16(|w| {
+                    if let Shape::Suites = shape {
+                        for i in 0..n {
+                            w.u16(0x2000 + i as u16);
+                        }
+                    }
+                    w.u16(0x1301).u16(0x1302).u16(0x1303);
+                });
+                w.vec8(|w| {
+                    w.u8(0);
+                });
+                w.vec16(|w| {
+                    w.extension(ext::SUPPORTED_VERSIONS, |w| {
+                        w.vec8(|w| {
+                            w.u16(codec::TLS13);
+                        });
+                    });
+                    let groups = if let Shape::KeyShares | Shape::Groups = shape {
+                        n
+                    } else {
+                        0
+                    };
+                    w.extension(ext::SUPPORTED_GROUPS, |w| {
+                        w.vec16(|w| {
+                            for i in 0..groups {
+                                w.u16(0x2000 + i as u16);
+                            }
+                            w.u16(0x001d);
+                        });
+                    });
+                    w.extension(ext::KEY_SHARE, |w| {
+                        w.vec16(|w| {
+                            if let Shape::KeyShares = shape {
+                                for i in 0..n {
+                                    w.u16(0x2000 + i as u16).vec16(|w| {
+                                        w.u8(1);
+                                    });
+                                }
+                            }
+                            w.u16(0x001d).vec16(|w| {
+                                w.bytes(&[9; 32]);
+                            });
+                        });
+                    });
+                    if let Shape::Alpn = shape {
+                        w.extension(ext::ALPN, |w| {
+                            w.vec16(|w| {
+                                for i in 0..n {
+                                    w.vec8(|w| {
+                                        w.u8(i as u8 | 1);
+                                    });
+                                }
+                            });
+                        });
+                    }
+                    if let Shape::Extensions = shape {
+                        for i in 0..n {
+                            w.extension(0x2000 + i as u16, |_| {});
+                        }
+                    }
+                    w.extension(ext::PSK_KEY_EXCHANGE_MODES, |w| {
+                        w.vec8(|w| {
+                            w.u8(codec::PSK_DHE_KE);
+                        });
+                    });
+                    if let Shape::Padding = shape {
+                        w.extension(21, |w| {
+                            w.bytes(&vec![0; n]);
+                        });
+                    }
+                    w.extension(ext::PRE_SHARED_KEY, |w| {
+                        let ids = if let Shape::Identities = shape { n } else { 1 };
+                        w.vec16(|w| {
+                            for i in 0..ids {
+                                w.vec16(|w| {
+                                    w.bytes(b"unknown-").u32(i as u32);
+                                })
+                                .u32(0);
+                            }
+                        });
+                        w.vec16(|w| {
+                            for _ in 0..ids {
+                                w.vec8(|w| {
+                                    w.bytes(&[0xab; 32]);
+                                });
+                            }
+                        });
+                    });
+                });
+            });
+            w.finish().ok()
+        };
+        // The largest fill that fits.
+        let (mut lo, mut hi) = (0usize, BODY_LEN);
+        while lo < hi {
+            let mid = (lo + hi).div_ceil(2);
+            if build(mid).is_some_and(|m| m.len() <= 4 + BODY_LEN) {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        let message = build(lo).unwrap();
+        assert!(
+            message.len() > 4 + BODY_LEN - 64,
+            "{shape:?}: {}",
+            message.len()
+        );
+        message
+    }
+
+    /// `message` as plaintext handshake records of at most `fragment` octets.
+    fn records(message: &[u8], fragment: usize) -> Vec<u8> {
+        message
+            .chunks(fragment)
+            .flat_map(|c| {
+                let mut r = vec![22, 3, 3];
+                r.extend_from_slice(&(c.len() as u16).to_be_bytes());
+                r.extend_from_slice(c);
+                r
+            })
+            .collect()
+    }
+
+    /// Feeds `wire` to `server` and returns the error it ends with.
+    fn run(server: &mut PskServerConnection, mut wire: &[u8]) -> Result<IoState, Error> {
+        loop {
+            if !wire.is_empty() {
+                server.read_tls(&mut wire).unwrap();
+            }
+            let state = server.process_new_packets();
+            if state.is_err() || wire.is_empty() {
+                return state;
+            }
+        }
+    }
+
+    #[test]
+    fn hostile_client_hellos_cost_work_linear_in_their_size() {
+        let config = config();
+        for shape in [
+            Shape::Padding,
+            Shape::KeyShares,
+            Shape::Groups,
+            Shape::Identities,
+            Shape::Extensions,
+            Shape::Suites,
+            Shape::Alpn,
+        ] {
+            let wire = records(&client_hello(shape), 16384);
+            let mut server = PskServerConnection::new(config.clone());
+            codec::work::take();
+            let err = run(&mut server, &wire).unwrap_err();
+            let work = codec::work::take();
+            assert_eq!(
+                err.alert(),
+                Some(AlertDescription::DecryptError),
+                "{shape:?}: {err}"
+            );
+            assert!(
+                work <= work_budget(wire.len()),
+                "{shape:?}: {work} units of work for {} octets (budget {})",
+                wire.len(),
+                work_budget(wire.len())
+            );
+        }
+    }
+
+    #[test]
+    fn deep_fragmentation_is_refused_early_and_moderate_fragmentation_accepted() {
+        let config = config();
+        let message = client_hello(Shape::Padding);
+        // One-octet records of a 64 KiB message: refused long before the message is complete.
+        let wire = records(&message, 1);
+        let mut server = PskServerConnection::new(config.clone());
+        codec::work::take();
+        let err = run(&mut server, &wire).unwrap_err();
+        assert_eq!(
+            err.alert(),
+            Some(AlertDescription::UnexpectedMessage),
+            "{err}"
+        );
+        assert!(codec::work::take() <= work_budget(message.len()));
+        // 32-octet records of the same message reach the binder check (decrypt_error).
+        let mut server = PskServerConnection::new(config.clone());
+        let err = run(&mut server, &records(&message, 32)).unwrap_err();
+        assert_eq!(err.alert(), Some(AlertDescription::DecryptError), "{err}");
+        // A small ClientHello may come one octet per record.
+        let psk = ExternalPsk::new(b"invoker-1".to_vec(), &[0x42; 32], PskHash::Sha256).unwrap();
+        let mut client = crate::psk::PskClientConnection::new(Arc::new(
+            crate::psk::PskClientConfig::new(psk)
+                .with_groups(&[rustls::NamedGroup::X25519])
+                .unwrap(),
+        ))
+        .unwrap();
+        let mut hello = Vec::new();
+        while client.wants_write() {
+            client.write_tls(&mut hello).unwrap();
+        }
+        let mut server = PskServerConnection::new(config);
+        run(&mut server, &records(&hello[5..], 1)).unwrap();
+        assert!(server.wants_write(), "the server answered");
+        assert_eq!(server.psk_identity(), Some(&b"invoker-1"[..]));
+    }
+
+    #[test]
+    fn a_deferred_connection_decodes_its_client_hello_once() {
+        let message = client_hello(Shape::Extensions);
+        let wire = records(&message, 16384);
+        let mut sync = PskServerConnection::new(config());
+        codec::work::take();
+        let _ = run(&mut sync, &wire);
+        let sync_work = codec::work::take();
+
+        let mut deferred = PskServerConnection::new_deferred(config());
+        run(&mut deferred, &wire).unwrap();
+        assert!(deferred.is_awaiting_psk());
+        let unknown = ExternalPsk::new(b"unknown-x".to_vec(), &[1; 32], PskHash::Sha256).unwrap();
+        assert!(!deferred.offered_psk_matches(&unknown));
+        let err = deferred.provide_psk(None).unwrap_err();
+        assert_eq!(err.alert(), Some(AlertDescription::DecryptError), "{err}");
+        let deferred_work = codec::work::take();
+        // Decoding this hello is most of the work: a second decode would double it.
+        assert!(
+            deferred_work * 10 <= sync_work * 13,
+            "deferred {deferred_work} vs sync {sync_work} units"
+        );
     }
 }
