@@ -90,6 +90,7 @@
     doc = "[`capif3::CcfKeyResolver`]: https://docs.rs/rustls-capif/latest/rustls_capif/capif3/struct.CcfKeyResolver.html",
     doc = "[`capif3::CcfKeyStore`]: https://docs.rs/rustls-capif/latest/rustls_capif/capif3/struct.CcfKeyStore.html"
 )]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![warn(missing_debug_implementations)]
