@@ -119,10 +119,11 @@
 //!         .with_no_client_auth()
 //!         .with_single_cert(cert_chain, private_key)?,
 //! )?;
-//! // Invoker: any rustls ClientConfig.
+//! // Invoker: any rustls ClientConfig; TLS 1.2 for TS 33.122 Annex A.1 (the default
+//! // profile), which works against any CCF. (A TLS 1.3 session would answer
+//! // Error::Tls13NotAllowed unless both ends select Capif1eProfile::Tls13Exporter.)
 //! let invoker = InvokerConfig::new(
-//!     rustls::ClientConfig::builder_with_provider(provider)
-//!         .with_safe_default_protocol_versions()?
+//!     InvokerConfig::tls12_builder(provider)?
 //!         .with_root_certificates(roots)
 //!         .with_no_client_auth(),
 //! );

@@ -378,8 +378,7 @@ fn tls13_exporter(
 /// #         .with_single_cert(vec![leaf.der().clone()], private_key)?,
 /// # )?;
 /// # let invoker = rustls_capif::capif1e::InvokerConfig::new(
-/// #     rustls::ClientConfig::builder_with_provider(provider)
-/// #         .with_safe_default_protocol_versions()?
+/// #     rustls_capif::capif1e::InvokerConfig::tls12_builder(provider)?
 /// #         .with_root_certificates(roots)
 /// #         .with_no_client_auth(),
 /// # );
