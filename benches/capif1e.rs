@@ -27,7 +27,9 @@ use criterion::{criterion_group, Criterion};
 use rustls::client::Resumption;
 use rustls::pki_types::{PrivatePkcs8KeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig, ServerConnection};
-use rustls_capif::capif1e::{Capif1eSession, CcfConfig, InvokerConfig, SessionCapture};
+use rustls_capif::capif1e::{
+    Capif1eProfile, Capif1eSession, CcfConfig, InvokerConfig, SessionCapture,
+};
 use rustls_capif::kdf::derive_aefpsk;
 use rustls_capif::ServiceApiInterface;
 
@@ -68,9 +70,13 @@ fn configs(version: &'static rustls::SupportedProtocolVersion) -> Configs {
             PrivatePkcs8KeyDer::from(leaf_key.serialize_der()).into(),
         )
         .unwrap();
+    // The TLS 1.3 cases derive with this crate's exporter profile, opted into on both ends
+    // (the default, TS 33.122 Annex A.1, derives nothing from TLS 1.3).
     Configs {
-        invoker: InvokerConfig::new(client.clone()),
-        ccf: CcfConfig::new(server.clone()).unwrap(),
+        invoker: InvokerConfig::new(client.clone()).with_profile(Capif1eProfile::Tls13Exporter),
+        ccf: CcfConfig::new(server.clone())
+            .unwrap()
+            .with_profile(Capif1eProfile::Tls13Exporter),
         client: Arc::new(client),
         server: Arc::new(server),
     }

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! cargo run --example capif1e_probe -- --connect HOST:PORT --server-name NAME --ca CA.pem \
-//!     --interface HOST:PORT [--tls12|--tls13] [--show-psk] [--print-response]
+//!     --interface HOST:PORT [--tls12|--tls13] [--tls13-exporter-profile] [--show-psk] \
+//!     [--print-response]
 //! protocol TLSv1.2
 //! AEFPSK-fingerprint 1f0c9a5e77d2b3c4        (or, with --show-psk: AEFPSK <64 hex digits>)
 //! ```
@@ -12,6 +13,10 @@
 //! (`openssl s_server -www` answers with a status page showing the Session-ID and Master-Key,
 //! so the printed AEFPSK can be checked with the `aefpsk` example). Any failure prints one
 //! line `error: ...` on stderr and exits with status 1.
+//!
+//! The probe follows TS 33.122 Annex A.1 (the crate's default profile): if the server
+//! negotiates TLS 1.3, no AEFPSK is defined and the probe fails with that error. Use `--tls12`,
+//! or `--tls13-exporter-profile` for a CCF that runs this crate's TLS 1.3 exporter profile.
 
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -22,11 +27,12 @@ use std::time::Duration;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ProtocolVersion, RootCertStore};
-use rustls_capif::capif1e::InvokerConfig;
+use rustls_capif::capif1e::{Capif1eProfile, InvokerConfig};
 use rustls_capif::ServiceApiInterface;
 
 const USAGE: &str = "usage: capif1e_probe --connect HOST:PORT --server-name NAME --ca CA.pem \
-                     --interface HOST:PORT [--tls12|--tls13] [--show-psk] [--print-response]";
+                     --interface HOST:PORT [--tls12|--tls13] [--tls13-exporter-profile] \
+                     [--show-psk] [--print-response]";
 
 const TIMEOUT: Duration = Duration::from_secs(15);
 const MAX_RESPONSE: usize = 1 << 20;
@@ -39,6 +45,7 @@ struct Args {
     interface: Option<String>,
     tls12: bool,
     tls13: bool,
+    exporter_profile: bool,
     show_psk: bool,
     print_response: bool,
 }
@@ -58,6 +65,10 @@ fn parse_args() -> Result<Args, String> {
             }
             "--tls13" => {
                 a.tls13 = true;
+                continue;
+            }
+            "--tls13-exporter-profile" => {
+                a.exporter_profile = true;
                 continue;
             }
             "--show-psk" => {
@@ -118,7 +129,12 @@ fn run() -> Result<(), String> {
         .map_err(|e| format!("TLS configuration: {e}"))?
         .with_root_certificates(Arc::new(roots))
         .with_no_client_auth();
-    let invoker = InvokerConfig::new(config);
+    let profile = if args.exporter_profile {
+        Capif1eProfile::Tls13Exporter
+    } else {
+        Capif1eProfile::AnnexA1
+    };
+    let invoker = InvokerConfig::new(config).with_profile(profile);
 
     let addr = connect
         .to_socket_addrs()

@@ -70,8 +70,15 @@ pub enum KeyDeliveryError {
     /// The response is not a valid `ServiceSecurity` (or too large).
     #[error("malformed ServiceSecurity from the CCF: {0}")]
     MalformedResponse(String),
-    /// No `securityInfo` entry is for this AEF's interface.
-    #[error("the CCF's ServiceSecurity has no entry for this AEF interface")]
+    /// No `securityInfo` entry is for this AEF: none has `interfaceDetails` for this AEF's
+    /// interface (or, without a port, its host), and none has this AEF's `aefId`. An entry
+    /// that names the AEF only by `aefId` (valid per TS 29.222's `oneOf`) matches only when
+    /// the AEF's own aefId is configured ([`CcfKeyResolverConfig::aef_id`]).
+    #[error(
+        "the CCF's ServiceSecurity has no securityInfo entry for this AEF: none matches its \
+         interface (interfaceDetails) or its aefId; an entry that names the AEF only by aefId \
+         matches only if that aefId is configured (CcfKeyResolverConfig::aef_id)"
+    )]
     NoEntryForInterface,
     /// The entry for this AEF has no usable `authenticationInfo` (or is not for PSK).
     #[error("the CCF's entry for this AEF carries no AEFPSK ({0})")]
@@ -192,21 +199,35 @@ impl ServiceSecurity {
         entry.aef_psk()
     }
 
-    /// The entry for this exact interface (compared as P0 octets, so an interface made with
-    /// `ServiceApiInterface::from_raw` matches too); the one for `aef_id` only without one.
+    /// The entry for this AEF, in this order:
+    ///
+    /// 1. `interfaceDetails` whose P0 is this exact interface (compared as P0 octets, so an
+    ///    interface made with `ServiceApiInterface::from_raw` matches too);
+    /// 2. `interfaceDetails` without a `port` (TS 29.222 makes it optional) for this
+    ///    interface's host: it names the AEF's host on any port, and its key is derived with
+    ///    the host-only P0 by both the CCF and the invoker (see [`crate::kdf`]);
+    /// 3. `aefId` equal to `aef_id` (an entry may name the AEF only by its aefId).
     fn entry_for(
         &self,
         interface: &ServiceApiInterface,
         aef_id: Option<&str>,
     ) -> Option<&SecurityInformation> {
-        let by_interface = |e: &&SecurityInformation| {
+        let p0 = |e: &SecurityInformation| {
             e.interface_details
                 .as_ref()
                 .and_then(|d| d.service_api_interface().ok())
-                .is_some_and(|i| i.as_bytes() == interface.as_bytes())
+        };
+        let by_interface =
+            |e: &&SecurityInformation| p0(e).is_some_and(|i| i.as_bytes() == interface.as_bytes());
+        let host_only = interface.without_port();
+        let by_host = |e: &&SecurityInformation| {
+            host_only.as_ref().is_some_and(|host| {
+                p0(e).is_some_and(|i| i.port().is_none() && i.as_bytes() == host.as_bytes())
+            })
         };
         let by_id = |e: &&SecurityInformation| aef_id.is_some() && e.aef_id.as_deref() == aef_id;
         (self.security_info.iter().find(by_interface))
+            .or_else(|| self.security_info.iter().find(by_host))
             .or_else(|| self.security_info.iter().find(by_id))
     }
 }
@@ -255,9 +276,17 @@ pub struct CcfKeyResolverConfig {
     /// protocol the resolver speaks. Its crypto provider's `SecureRandom` also makes the
     /// decoy keys of unknown invokers.
     pub tls: Arc<rustls::ClientConfig>,
-    /// This AEF's interface: the `securityInfo` entry whose `interfaceDetails` match is used.
+    /// This AEF's interface: the `securityInfo` entry whose `interfaceDetails` give this P0
+    /// is used; failing that, an entry whose `interfaceDetails` have no `port` and name this
+    /// interface's host (TS 29.222 makes `port` optional; such an entry's key is derived with
+    /// the host-only P0, see [`crate::kdf`]). An AEF whose CCF registers it without a port
+    /// may equally configure `ServiceApiInterface::parse_host(..)` here.
     pub aef_interface: ServiceApiInterface,
-    /// This AEF's `aefId`, matched as an alternative to the interface.
+    /// This AEF's `aefId` (the one the CCF assigned when the AEF's API was published, TS
+    /// 29.222 `AefProfile.aefId`), matched when no entry matches the interface. A
+    /// `securityInfo` entry may name the AEF **only** by `aefId` (the spec's `oneOf` allows
+    /// `interfaceDetails` or `aefId`): such entries match only if this is set, e.g.
+    /// `config.aef_id = Some("aef-7f3a".into())`. Default `None`.
     pub aef_id: Option<String>,
     /// How long a CCF answer is used without asking the CCF again: a key, and equally the
     /// answer "this invoker has no key for this AEF" (cached as a decoy key, so that
@@ -912,6 +941,17 @@ impl ResolverInner {
         let config = &self.config;
         let Some(entry) = security.entry_for(&config.aef_interface, config.aef_id.as_deref())
         else {
+            log::debug!(
+                "CAPIF-3: the CCF's ServiceSecurity has no securityInfo entry for this AEF: none \
+                 matches its interface {} (interfaceDetails, or a port-less entry for its host) \
+                 or its aefId ({}); an entry that names the AEF only by aefId matches only if \
+                 CcfKeyResolverConfig::aef_id is set to it. Answering as for an unknown invoker.",
+                config.aef_interface,
+                match config.aef_id.as_deref() {
+                    Some(id) => format!("{id:?}"),
+                    None => "not configured".to_string(),
+                },
+            );
             return Ok(Fetched::Unknown);
         };
         if entry

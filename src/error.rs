@@ -46,11 +46,15 @@ pub enum Error {
     )]
     EmptySessionId,
 
-    /// TLS 1.3 was negotiated on CAPIF-1e while strict Annex A.1 mode is on.
+    /// TLS 1.3 was negotiated on CAPIF-1e under the (default) TS 33.122 Annex A.1 profile,
+    /// which defines no AEFPSK for TLS 1.3 (see `capif1e::Capif1eProfile`).
     #[error(
-        "TLS 1.3 was negotiated on CAPIF-1e, but strict TS 33.122 Annex A.1 mode is on \
-         (Annex A.1 is defined for TLS 1.2 only; turn strict mode off to use this crate's \
-         TLS 1.3 exporter profile, or restrict the connection to TLS 1.2)"
+        "TLS 1.3 was negotiated on CAPIF-1e, but TS 33.122 Annex A.1 derives AEFPSK only from \
+         a TLS 1.2 master secret and Session ID, and no 3GPP text defines it for TLS 1.3, so \
+         no key that a CCF or invoker of another vendor would share exists; either negotiate \
+         TLS 1.2 on CAPIF-1e for security method 1 (e.g. an invoker config from \
+         InvokerConfig::tls12_builder), or select this crate's TLS 1.3 exporter profile, \
+         Capif1eProfile::Tls13Exporter, on both the invoker and the CCF"
     )]
     Tls13NotAllowed,
 

@@ -50,9 +50,13 @@
 //!
 //! ## Decisions where 3GPP is silent
 //!
-//! * P0 is the UTF-8 `host:port` of the AEF interface ([`ServiceApiInterface`]).
-//! * On CAPIF-1e TLS 1.3 (not covered by Annex A.1) the key is this crate's exporter profile
-//!   ([`capif1e`]); strict mode refuses it.
+//! * P0 is the UTF-8 `host:port` of the AEF interface, or the host alone when its
+//!   `InterfaceDescription` has no port ([`ServiceApiInterface`]).
+//! * TLS 1.3 on CAPIF-1e is not covered by Annex A.1: by default (on both ends) a TLS 1.3
+//!   session derives nothing and answers [`Error::Tls13NotAllowed`]; this crate's TLS 1.3
+//!   exporter profile is an opt-in for deployments running it on both ends
+//!   ([`capif1e::Capif1eProfile`]), and [`capif1e::InvokerConfig::tls12_builder`] gives an
+//!   invoker a TLS 1.2-only config for any CCF.
 //! * The CAPIF-2e PSK identity is the API invoker ID; AEFPSK is bound to SHA-256.
 //! * CAPIF-3 `authenticationInfo` carries AEFPSK as 64 lowercase hex digits.
 //!

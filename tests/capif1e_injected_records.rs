@@ -16,7 +16,9 @@ use capif1e_common::{
 };
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, HandshakeKind, PeerMisbehaved, ProtocolVersion, ServerConnection};
-use rustls_capif::capif1e::{CcfConfig, HelloTap, InvokerConfig, SessionCapture, TapState};
+use rustls_capif::capif1e::{
+    Capif1eProfile, CcfConfig, HelloTap, InvokerConfig, SessionCapture, TapState,
+};
 use rustls_capif::kdf::derive_aefpsk;
 use rustls_capif::{Error, ServiceApiInterface};
 
@@ -115,7 +117,8 @@ impl Setup {
     fn invoker(&self) -> InvokerConfig {
         let mut client = self.client.clone();
         client.resumption = rustls::client::Resumption::default();
-        InvokerConfig::new(client)
+        // The TLS 1.3 cases derive keys: this crate's exporter profile on both ends.
+        InvokerConfig::new(client).with_profile(Capif1eProfile::Tls13Exporter)
     }
 }
 
@@ -125,7 +128,9 @@ fn setup(pki: &Pki, version: Version) -> Setup {
     sc.key_log = server_log.clone();
     Setup {
         client: client_config(pki, version),
-        ccf: CcfConfig::new(sc).unwrap(),
+        ccf: CcfConfig::new(sc)
+            .unwrap()
+            .with_profile(Capif1eProfile::Tls13Exporter),
         server_log,
     }
 }
@@ -519,7 +524,9 @@ fn hrr_setup(pki: &Pki) -> Setup {
     sc.key_log = server_log.clone();
     Setup {
         client: client_config(pki, Version::Both),
-        ccf: CcfConfig::new(sc).unwrap(),
+        ccf: CcfConfig::new(sc)
+            .unwrap()
+            .with_profile(Capif1eProfile::Tls13Exporter),
         server_log,
     }
 }

@@ -14,7 +14,9 @@ use capif1e_common::{
 };
 use rustls::pki_types::ServerName;
 use rustls::{HandshakeKind, ProtocolVersion};
-use rustls_capif::capif1e::{Capif1eSession, CcfConfig, InvokerConfig, KeySource, SessionCapture};
+use rustls_capif::capif1e::{
+    Capif1eProfile, Capif1eSession, CcfConfig, InvokerConfig, KeySource, SessionCapture,
+};
 use rustls_capif::kdf::derive_aefpsk;
 use rustls_capif::{Error, ServiceApiInterface};
 
@@ -91,7 +93,20 @@ struct Setup {
     client_log: Arc<RecordingKeyLog>,
 }
 
+/// Wrappers with this crate's TLS 1.3 exporter profile opted into on **both** ends, so that
+/// the TLS 1.3 tests below can derive (the default, Annex A.1 only, is tested by
+/// `default_profile_*` and `setup_default`).
 fn setup(pki: &Pki, client: Version, server: Version) -> Setup {
+    let s = setup_default(pki, client, server);
+    Setup {
+        invoker: s.invoker.with_profile(Capif1eProfile::Tls13Exporter),
+        ccf: s.ccf.with_profile(Capif1eProfile::Tls13Exporter),
+        ..s
+    }
+}
+
+/// Wrappers as `InvokerConfig::new` / `CcfConfig::new` make them (profile: Annex A.1).
+fn setup_default(pki: &Pki, client: Version, server: Version) -> Setup {
     let server_log = Arc::new(RecordingKeyLog::default());
     let client_log = Arc::new(RecordingKeyLog::default());
     let mut sc = server_config(pki, server);
@@ -269,36 +284,143 @@ fn tls13_resumption_is_a_new_key_that_both_ends_share() {
 }
 
 #[test]
-fn strict_mode_refuses_tls13_with_a_clear_error_and_accepts_tls12() {
+fn default_profile_refuses_tls13_on_both_ends_with_a_typed_error_naming_the_ways_out() {
     let pki = Pki::new();
     let iface = aef("aef.example.com:8443");
-    let s = setup(&pki, Version::Both, Version::Both);
-    let o = connect_blocking(
-        &s.invoker.clone().strict_annex_a1(true),
-        &s.ccf.clone().strict_annex_a1(true),
-    );
+    let s = setup_default(&pki, Version::Both, Version::Both);
+    assert_eq!(s.invoker.profile(), Capif1eProfile::AnnexA1);
+    assert_eq!(s.ccf.profile(), Capif1eProfile::AnnexA1);
+    let o = connect_blocking(&s.invoker, &s.ccf);
     assert_eq!(o.version, ProtocolVersion::TLSv1_3);
     for session in [&o.invoker, &o.ccf] {
+        assert_eq!(session.profile(), Capif1eProfile::AnnexA1);
         let err = session.derive_aef_psk(&iface).unwrap_err();
         assert!(matches!(err, Error::Tls13NotAllowed), "{err:?}");
+        // Why, and both ways out.
         let msg = err.to_string();
-        assert!(msg.contains("TLS 1.3") && msg.contains("strict"), "{msg}");
+        for needle in [
+            "TLS 1.3",
+            "Annex A.1",
+            "negotiate TLS 1.2",
+            "tls12_builder",
+            "Capif1eProfile::Tls13Exporter",
+            "both the invoker and the CCF",
+        ] {
+            assert!(msg.contains(needle), "{needle:?} missing from: {msg}");
+        }
         assert!(matches!(
             session.check_policy(),
             Err(Error::Tls13NotAllowed)
         ));
     }
+}
 
-    let s = setup(&pki, Version::Tls12, Version::Both);
+#[test]
+fn opting_in_on_one_end_only_still_refuses_on_the_other() {
+    let pki = Pki::new();
+    let iface = aef("aef.example.com:8443");
+    let s = setup_default(&pki, Version::Both, Version::Both);
     let o = connect_blocking(
-        &s.invoker.clone().strict_annex_a1(true),
-        &s.ccf.clone().strict_annex_a1(true),
+        &s.invoker
+            .clone()
+            .with_profile(Capif1eProfile::Tls13Exporter),
+        &s.ccf,
     );
-    o.invoker.check_policy().unwrap();
-    assert_eq!(
-        o.invoker.derive_aef_psk(&iface).unwrap(),
-        o.ccf.derive_aef_psk(&iface).unwrap()
+    assert!(o.invoker.derive_aef_psk(&iface).is_ok());
+    assert!(matches!(
+        o.ccf.derive_aef_psk(&iface),
+        Err(Error::Tls13NotAllowed)
+    ));
+    let o = connect_blocking(
+        &s.invoker,
+        &s.ccf.clone().with_profile(Capif1eProfile::Tls13Exporter),
     );
+    assert!(matches!(
+        o.invoker.derive_aef_psk(&iface),
+        Err(Error::Tls13NotAllowed)
+    ));
+    assert!(o.ccf.derive_aef_psk(&iface).is_ok());
+}
+
+#[test]
+fn exporter_profile_opted_in_on_both_ends_derives_equal_keys() {
+    let pki = Pki::new();
+    let iface = aef("aef.example.com:8443");
+    let s = setup_default(&pki, Version::Both, Version::Both);
+    let o = connect_blocking(
+        &s.invoker
+            .clone()
+            .with_profile(Capif1eProfile::Tls13Exporter),
+        &s.ccf.clone().with_profile(Capif1eProfile::Tls13Exporter),
+    );
+    assert_eq!(o.version, ProtocolVersion::TLSv1_3);
+    let echoed = session_id_at_fixed_offset(&o.server_flight);
+    let expected = derive_aefpsk(&o.server_exporter, &echoed, &iface).unwrap();
+    assert_eq!(o.invoker.derive_aef_psk(&iface).unwrap(), expected);
+    assert_eq!(o.ccf.derive_aef_psk(&iface).unwrap(), expected);
+}
+
+#[test]
+fn tls12_derivation_is_the_same_under_both_profiles() {
+    let pki = Pki::new();
+    let iface = aef("aef.example.com:8443");
+    for profile in [Capif1eProfile::AnnexA1, Capif1eProfile::Tls13Exporter] {
+        let s = setup_default(&pki, Version::Tls12, Version::Both);
+        let o = connect_blocking(
+            &s.invoker.clone().with_profile(profile),
+            &s.ccf.clone().with_profile(profile),
+        );
+        assert_eq!(o.version, ProtocolVersion::TLSv1_2);
+        o.invoker.check_policy().unwrap();
+        let sid = session_id_at_fixed_offset(&o.server_flight);
+        let ms = logged_master_secret(&s.server_log, &o.client_flight);
+        let expected = derive_aefpsk(&ms, &sid, &iface).unwrap();
+        assert_eq!(o.invoker.derive_aef_psk(&iface).unwrap(), expected);
+        assert_eq!(o.ccf.derive_aef_psk(&iface).unwrap(), expected);
+    }
+}
+
+#[test]
+fn tls12_builder_negotiates_tls12_with_a_server_that_supports_both() {
+    let pki = Pki::new();
+    let iface = aef("aef.example.com:8443");
+    let s = setup_default(&pki, Version::Both, Version::Both);
+    let client_log = Arc::new(RecordingKeyLog::default());
+    let mut client = InvokerConfig::tls12_builder(rustls_capif::default_provider())
+        .unwrap()
+        .with_root_certificates(pki.roots())
+        .with_no_client_auth();
+    client.key_log = client_log.clone();
+    let invoker = InvokerConfig::new(client);
+    assert_eq!(invoker.profile(), Capif1eProfile::AnnexA1);
+    let o = connect_blocking(&invoker, &s.ccf);
+    assert_eq!(o.version, ProtocolVersion::TLSv1_2);
+    // It cannot connect to a TLS 1.3-only server at all: TLS 1.2 is all it offers.
+    let tls13_only = CcfConfig::new(server_config(&pki, Version::Tls13)).unwrap();
+    let (mut client, _) = invoker.connection(name()).unwrap();
+    let (mut server, _) = tls13_only.connection().unwrap();
+    let refused = (0..10).find_map(|_| {
+        let mut buf = Vec::new();
+        client.write_tls(&mut buf).unwrap();
+        server.read_tls(&mut &buf[..]).unwrap();
+        if let Err(e) = server.process_new_packets() {
+            return Some(e);
+        }
+        buf.clear();
+        server.write_tls(&mut buf).unwrap();
+        client.read_tls(&mut &buf[..]).unwrap();
+        client.process_new_packets().err()
+    });
+    assert!(
+        matches!(refused, Some(rustls::Error::PeerIncompatible(_))),
+        "{refused:?}"
+    );
+    // And the default profiles on both ends derive the Annex A.1 key.
+    let sid = session_id_at_fixed_offset(&o.server_flight);
+    let ms = logged_master_secret(&client_log, &o.client_flight);
+    let expected = derive_aefpsk(&ms, &sid, &iface).unwrap();
+    assert_eq!(o.invoker.derive_aef_psk(&iface).unwrap(), expected);
+    assert_eq!(o.ccf.derive_aef_psk(&iface).unwrap(), expected);
 }
 
 #[test]
@@ -440,8 +562,11 @@ fn tls13_hello_retry_request_is_skipped() {
         .with_no_client_auth()
         .with_single_cert(vec![pki.leaf_der.clone()], pki.key())
         .unwrap();
-    let ccf = CcfConfig::new(sc).unwrap();
-    let invoker = InvokerConfig::new(client_config(&pki, Version::Both));
+    let ccf = CcfConfig::new(sc)
+        .unwrap()
+        .with_profile(Capif1eProfile::Tls13Exporter);
+    let invoker = InvokerConfig::new(client_config(&pki, Version::Both))
+        .with_profile(Capif1eProfile::Tls13Exporter);
     let o = connect_blocking(&invoker, &ccf);
     assert_eq!(o.client_kind, HandshakeKind::FullWithHelloRetryRequest);
     assert_eq!(
@@ -536,8 +661,10 @@ fn tls13_exporter_value_equals_rustls_export_keying_material_for_every_suite() {
             .unwrap()
             .with_root_certificates(pki.roots())
             .with_no_client_auth();
-        let ccf = CcfConfig::new(server_config(&pki, Version::Tls13)).unwrap();
-        let invoker = InvokerConfig::new(cc);
+        let ccf = CcfConfig::new(server_config(&pki, Version::Tls13))
+            .unwrap()
+            .with_profile(Capif1eProfile::Tls13Exporter);
+        let invoker = InvokerConfig::new(cc).with_profile(Capif1eProfile::Tls13Exporter);
         let (mut client, mut client_capture) = invoker.connection(name()).unwrap();
         let (mut server, mut server_capture) = ccf.connection().unwrap();
         let wire = capif1e_common::handshake_in_memory(&mut client, &mut server, 4096);

@@ -12,7 +12,7 @@ use capif1e_common::{
 use rustls::pki_types::ServerName;
 use rustls::{HandshakeKind, ProtocolVersion};
 use rustls_capif::capif1e::{
-    Capif1eSession, CcfAcceptor, CcfConfig, InvokerConfig, InvokerConnector,
+    Capif1eProfile, Capif1eSession, CcfAcceptor, CcfConfig, InvokerConfig, InvokerConnector,
 };
 use rustls_capif::kdf::derive_aefpsk;
 use rustls_capif::{Error, ServiceApiInterface};
@@ -73,12 +73,18 @@ async fn connect(connector: &InvokerConnector, acceptor: &CcfAcceptor) -> Outcom
     }
 }
 
-fn pair(pki: &Pki, v: Version, log: &Arc<RecordingKeyLog>) -> (InvokerConnector, CcfAcceptor) {
+/// A connector and an acceptor with the same CAPIF-1e `profile` on both ends.
+fn pair(
+    pki: &Pki,
+    v: Version,
+    log: &Arc<RecordingKeyLog>,
+    profile: Capif1eProfile,
+) -> (InvokerConnector, CcfAcceptor) {
     let mut sc = server_config(pki, Version::Both);
     sc.key_log = log.clone();
     (
-        InvokerConnector::from(InvokerConfig::new(client_config(pki, v))),
-        CcfAcceptor::from(CcfConfig::new(sc).unwrap()),
+        InvokerConnector::from(InvokerConfig::new(client_config(pki, v)).with_profile(profile)),
+        CcfAcceptor::from(CcfConfig::new(sc).unwrap().with_profile(profile)),
     )
 }
 
@@ -86,7 +92,7 @@ fn pair(pki: &Pki, v: Version, log: &Arc<RecordingKeyLog>) -> (InvokerConnector,
 async fn tls12_tokio_both_ends_derive_the_annex_a1_key_and_resume_to_it() {
     let pki = Pki::new();
     let log = Arc::new(RecordingKeyLog::default());
-    let (connector, acceptor) = pair(&pki, Version::Tls12, &log);
+    let (connector, acceptor) = pair(&pki, Version::Tls12, &log, Capif1eProfile::AnnexA1);
     let full = connect(&connector, &acceptor).await;
     assert_eq!(full.version, ProtocolVersion::TLSv1_2);
     let sid = session_id_at_fixed_offset(&full.server_flight);
@@ -113,7 +119,7 @@ async fn tls12_tokio_both_ends_derive_the_annex_a1_key_and_resume_to_it() {
 async fn tls13_tokio_both_ends_derive_the_exporter_profile_key() {
     let pki = Pki::new();
     let log = Arc::new(RecordingKeyLog::default());
-    let (connector, acceptor) = pair(&pki, Version::Tls13, &log);
+    let (connector, acceptor) = pair(&pki, Version::Tls13, &log, Capif1eProfile::Tls13Exporter);
     let o = connect(&connector, &acceptor).await;
     assert_eq!(o.version, ProtocolVersion::TLSv1_3);
     let echoed = session_id_at_fixed_offset(&o.server_flight);
@@ -126,22 +132,20 @@ async fn tls13_tokio_both_ends_derive_the_exporter_profile_key() {
 }
 
 #[tokio::test]
-async fn tokio_strict_mode_refuses_tls13() {
+async fn tokio_default_profile_refuses_tls13_on_both_ends() {
     let pki = Pki::new();
-    let connector = InvokerConnector::from(
-        InvokerConfig::new(client_config(&pki, Version::Both)).strict_annex_a1(true),
-    );
-    let acceptor = CcfAcceptor::from(
-        CcfConfig::new(server_config(&pki, Version::Both))
-            .unwrap()
-            .strict_annex_a1(true),
-    );
+    let connector = InvokerConnector::from(InvokerConfig::new(client_config(&pki, Version::Both)));
+    let acceptor = CcfAcceptor::from(CcfConfig::new(server_config(&pki, Version::Both)).unwrap());
     let o = connect(&connector, &acceptor).await;
     assert!(matches!(
         o.invoker.derive_aef_psk(&aef()),
         Err(Error::Tls13NotAllowed)
     ));
     assert!(matches!(o.ccf.check_policy(), Err(Error::Tls13NotAllowed)));
+    assert!(matches!(
+        o.ccf.derive_aef_psk(&aef()),
+        Err(Error::Tls13NotAllowed)
+    ));
 }
 
 #[tokio::test]
@@ -168,7 +172,7 @@ async fn silent_peers_are_cut_off_by_the_handshake_timeout() {
     // connect and say nothing); here a short one against peers that never speak.
     let pki = Pki::new();
     let log = Arc::new(RecordingKeyLog::default());
-    let (connector, acceptor) = pair(&pki, Version::Both, &log);
+    let (connector, acceptor) = pair(&pki, Version::Both, &log, Capif1eProfile::AnnexA1);
     let limit = Some(std::time::Duration::from_millis(200));
     let (acceptor, connector) = (
         acceptor.with_handshake_timeout(limit),

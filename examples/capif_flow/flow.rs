@@ -18,7 +18,7 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls_capif::capif1e::{
-    Capif1eSession, CcfAcceptor, CcfConfig, InvokerConfig, InvokerConnector,
+    Capif1eProfile, Capif1eSession, CcfAcceptor, CcfConfig, InvokerConfig, InvokerConnector,
 };
 use rustls_capif::capif3::{
     CcfKeyResolver, CcfKeyResolverConfig, CcfKeyStore, InterfaceDescriptionJson,
@@ -58,11 +58,13 @@ pub struct Ccf {
 
 impl Ccf {
     /// Starts both CCF endpoints. `onboarded` maps API invoker IDs to the certificate each
-    /// invoker got at onboarding; `aef` is the interface of the one AEF the CCF knows.
+    /// invoker got at onboarding; `aef` is the interface of the one AEF the CCF knows;
+    /// `profile` is the CAPIF-1e profile (the invokers must use the same one).
     pub async fn start(
         pki: &TestPki,
         onboarded: HashMap<String, CertificateDer<'static>>,
         aef: InterfaceDescriptionJson,
+        profile: Capif1eProfile,
         log: Log,
     ) -> std::io::Result<Self> {
         let store = Arc::new(CcfKeyStore::default());
@@ -70,7 +72,8 @@ impl Ccf {
 
         // CAPIF-1e: certificate TLS with client authentication, wrapped by the hook.
         let capif1e_config = CcfConfig::new(pki.server_config(&["127.0.0.1"], true))
-            .map_err(std::io::Error::other)?;
+            .map_err(std::io::Error::other)?
+            .with_profile(profile);
         let acceptor = CcfAcceptor::from(capif1e_config);
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let capif1e = listener.local_addr()?;
@@ -450,22 +453,29 @@ impl Invoker {
         tls13: bool,
         resume: bool,
     ) -> InvokerConnector {
-        let versions: &[&'static rustls::SupportedProtocolVersion] = if tls13 {
-            &[&rustls::version::TLS13]
+        let provider = rustls_capif::default_provider();
+        // TLS 1.2: TS 33.122 Annex A.1 as written, what works against any CCF. TLS 1.3: this
+        // crate's exporter profile, which the CCF of this example opts into as well.
+        let builder = if tls13 {
+            rustls::ClientConfig::builder_with_provider(provider)
+                .with_protocol_versions(&[&rustls::version::TLS13])
+                .expect("provider supports TLS 1.3")
         } else {
-            &[&rustls::version::TLS12]
+            InvokerConfig::tls12_builder(provider).expect("provider supports TLS 1.2")
         };
-        let mut config =
-            rustls::ClientConfig::builder_with_provider(rustls_capif::default_provider())
-                .with_protocol_versions(versions)
-                .expect("provider supports the version")
-                .with_root_certificates(roots.clone())
-                .with_client_auth_cert(leaf.chain.clone(), leaf.key.clone_key())
-                .expect("valid client certificate");
+        let mut config = builder
+            .with_root_certificates(roots.clone())
+            .with_client_auth_cert(leaf.chain.clone(), leaf.key.clone_key())
+            .expect("valid client certificate");
         if !resume {
             config.resumption = rustls::client::Resumption::disabled();
         }
-        InvokerConnector::from(InvokerConfig::new(config))
+        let profile = if tls13 {
+            Capif1eProfile::Tls13Exporter
+        } else {
+            Capif1eProfile::AnnexA1
+        };
+        InvokerConnector::from(InvokerConfig::new(config).with_profile(profile))
     }
 
     /// The certificate the CCF onboarded.
@@ -592,7 +602,12 @@ impl World {
         let aef_listener = Aef::bind().await.map_err(|e| format!("AEF bind: {e}"))?;
         let aef_interface = Aef::interface(&aef_listener).map_err(|e| e.to_string())?;
         let onboarded = HashMap::from([(invoker.id.clone(), invoker.certificate())]);
-        let ccf = Ccf::start(&pki, onboarded, aef_interface, log.clone())
+        let profile = if tls13 {
+            Capif1eProfile::Tls13Exporter
+        } else {
+            Capif1eProfile::AnnexA1
+        };
+        let ccf = Ccf::start(&pki, onboarded, aef_interface, profile, log.clone())
             .await
             .map_err(|e| format!("CCF start: {e}"))?;
         let aef = Aef::start(&pki, aef_listener, &ccf.capif3_api_root, key_ttl, log)

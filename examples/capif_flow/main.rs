@@ -6,8 +6,9 @@
 //!
 //! 1. A throwaway CA issues certificates for the CCF, the AEF and an onboarded API invoker.
 //! 2. The invoker runs CAPIF-1e TLS (certificates) with the CCF and calls service discovery;
-//!    both sides can now derive AEFPSK (TS 33.122 Annex A.1; `--tls13` uses this crate's TLS 1.3
-//!    exporter profile instead of TLS 1.2).
+//!    both sides can now derive AEFPSK (TS 33.122 Annex A.1 over TLS 1.2; `--tls13` uses this
+//!    crate's TLS 1.3 exporter profile instead, which both the invoker and the CCF opt into with
+//!    `Capif1eProfile::Tls13Exporter` — by default a TLS 1.3 session derives no key).
 //! 3. The invoker derives AEFPSK for the AEF's interface and opens CAPIF-2e TLS 1.3 to the AEF,
 //!    authenticated by the PSK alone, identity = its API invoker ID.
 //! 4. The AEF, which does not know the key, asks the CCF over CAPIF-3

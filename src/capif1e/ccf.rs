@@ -8,7 +8,7 @@ use rustls::server::ProducesTickets;
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 
 use super::keylog::ConnectionKeyLog;
-use super::session::{Capif1eSession, Policy, SessionCapture};
+use super::session::{Capif1eProfile, Capif1eSession, Policy, SessionCapture};
 use super::stream::TapStream;
 use super::{complete_handshake, handshake_step, io_error};
 use crate::deadline::{run_within, TransportTimeouts};
@@ -65,13 +65,19 @@ impl CcfConfig {
         })
     }
 
-    /// Strict TS 33.122 Annex A.1 mode (default off): sessions that negotiated TLS 1.3 refuse
-    /// to derive an AEFPSK with [`Error::Tls13NotAllowed`]. The connection itself is not
-    /// refused (it may carry other CAPIF APIs); restrict the rustls config to TLS 1.2 to
-    /// refuse it.
-    pub fn strict_annex_a1(mut self, strict: bool) -> Self {
-        self.policy.strict_annex_a1 = strict;
+    /// Selects the CAPIF-1e profile (default [`Capif1eProfile::AnnexA1`]: TS 33.122 Annex A.1
+    /// as written, so a TLS 1.3 session answers [`Error::Tls13NotAllowed`] at derivation
+    /// time). [`Capif1eProfile::Tls13Exporter`] adds this crate's TLS 1.3 exporter profile;
+    /// select it only if the invokers runs this crate with the same profile, or the keys will
+    /// differ. The connection itself is never refused (it may carry other CAPIF APIs).
+    pub fn with_profile(mut self, profile: Capif1eProfile) -> Self {
+        self.policy.profile = profile;
         self
+    }
+
+    /// The selected CAPIF-1e profile.
+    pub fn profile(&self) -> Capif1eProfile {
+        self.policy.profile
     }
 
     /// Accept an empty Session ID (P1 with L1 = 0) instead of failing derivation with

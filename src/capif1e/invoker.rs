@@ -4,12 +4,13 @@ use std::io::{Read, Write};
 use std::sync::Arc;
 
 use rustls::client::{Resumption, Tls12Resumption};
+use rustls::crypto::CryptoProvider;
 use rustls::pki_types::ServerName;
-use rustls::{ClientConfig, ClientConnection, StreamOwned};
+use rustls::{ClientConfig, ClientConnection, ConfigBuilder, StreamOwned, WantsVerifier};
 
 use super::complete_handshake;
 use super::keylog::ConnectionKeyLog;
-use super::session::{Capif1eSession, Policy, SessionCapture};
+use super::session::{Capif1eProfile, Capif1eSession, Policy, SessionCapture};
 use super::stream::TapStream;
 use crate::error::Error;
 
@@ -55,13 +56,47 @@ impl InvokerConfig {
         }
     }
 
-    /// Strict TS 33.122 Annex A.1 mode (default off): sessions that negotiated TLS 1.3 refuse
-    /// to derive an AEFPSK with [`Error::Tls13NotAllowed`]. The connection itself is not
-    /// refused (it may carry other CAPIF APIs); restrict the rustls config to TLS 1.2 to
-    /// refuse it.
-    pub fn strict_annex_a1(mut self, strict: bool) -> Self {
-        self.policy.strict_annex_a1 = strict;
+    /// A rustls `ClientConfig` builder for CAPIF-1e restricted to **TLS 1.2**: what an invoker
+    /// needs for CAPIF security method 1 against any CCF that follows TS 33.122 Annex A.1,
+    /// whatever profile the CCF runs and whichever TLS versions it offers.
+    ///
+    /// It is `ClientConfig::builder_with_provider(provider).with_protocol_versions(&[TLS12])`,
+    /// so it goes on like any rustls builder (roots or verifier, client certificate); pass the
+    /// result to [`InvokerConfig::new`]. Fails with [`Error::Rustls`] if `provider` has no
+    /// TLS 1.2 cipher suite or key exchange group.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), rustls_capif::Error> {
+    /// use rustls_capif::capif1e::InvokerConfig;
+    ///
+    /// # let roots = rustls::RootCertStore::empty();
+    /// let invoker = InvokerConfig::new(
+    ///     InvokerConfig::tls12_builder(rustls_capif::default_provider())?
+    ///         .with_root_certificates(roots)
+    ///         .with_no_client_auth(), // or .with_client_auth_cert(chain, key)?
+    /// );
+    /// # drop(invoker); Ok(()) }
+    /// ```
+    pub fn tls12_builder(
+        provider: Arc<CryptoProvider>,
+    ) -> Result<ConfigBuilder<ClientConfig, WantsVerifier>, Error> {
+        Ok(ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS12])?)
+    }
+
+    /// Selects the CAPIF-1e profile (default [`Capif1eProfile::AnnexA1`]: TS 33.122 Annex A.1
+    /// as written, so a TLS 1.3 session answers [`Error::Tls13NotAllowed`] at derivation
+    /// time). [`Capif1eProfile::Tls13Exporter`] adds this crate's TLS 1.3 exporter profile;
+    /// select it only if the CCF runs this crate with the same profile, or the keys will
+    /// differ. The connection itself is never refused (it may carry other CAPIF APIs).
+    pub fn with_profile(mut self, profile: Capif1eProfile) -> Self {
+        self.policy.profile = profile;
         self
+    }
+
+    /// The selected CAPIF-1e profile.
+    pub fn profile(&self) -> Capif1eProfile {
+        self.policy.profile
     }
 
     /// Accept an empty Session ID from the CCF (P1 with L1 = 0) instead of failing derivation

@@ -52,11 +52,24 @@
 //! A handshake resumed by Session ID carries the master secret and Session ID of its full
 //! handshake, so it derives the same AEFPSK.
 //!
-//! # TLS 1.3: this crate's profile
+//! # TLS 1.3: refused by default, this crate's profile as an opt-in
 //!
-//! 3GPP has not specified AEFPSK for a TLS 1.3 CAPIF-1e session: TLS 1.3 has no exportable
-//! master secret, and its `legacy_session_id` is only a compatibility echo. **The following
-//! is this crate's own profile, not a 3GPP one**; both ends must use it:
+//! 3GPP has not specified AEFPSK for a TLS 1.3 CAPIF-1e session (no text up to TS 33.122
+//! V18.3.0): TLS 1.3 has no exportable master secret, and its `legacy_session_id` is only a
+//! compatibility echo. So, by default ([`Capif1eProfile::AnnexA1`], on both wrappers), a
+//! TLS 1.3 session derives nothing and answers [`Error::Tls13NotAllowed`], a typed error whose
+//! message names the two ways out:
+//!
+//! * negotiate **TLS 1.2** on CAPIF-1e for security method 1 — what works against any CCF. An
+//!   invoker SDK gets a TLS 1.2-only rustls builder in one call,
+//!   [`InvokerConfig::tls12_builder`], and continues it with its roots and client
+//!   certificate;
+//! * or select **this crate's profile**, [`Capif1eProfile::Tls13Exporter`], on **both** the
+//!   invoker and the CCF ([`InvokerConfig::with_profile`], [`CcfConfig::with_profile`]).
+//!
+//! The profile is ours, not 3GPP's; another vendor's CCF cannot derive its key, which is why
+//! it is never on by default (a silent mismatch would only surface as a bare `decrypt_error`
+//! on CAPIF-2e):
 //!
 //! ```text
 //! Key = TLS-Exporter(label = "EXPORTER-3GPP-CAPIF-AEFPSK", context = "" (empty), length = 32)
@@ -65,13 +78,11 @@
 //!
 //! The exporter master secret is captured when the handshake finishes and the exporter value
 //! computed from it, exactly as rustls's `export_keying_material` would, when an AEFPSK is
-//! derived. Deployments that must follow
-//! the letter of Annex A.1 turn on `strict_annex_a1(true)`: a TLS 1.3 session then refuses
-//! to derive with [`Error::Tls13NotAllowed`].
+//! derived.
 //!
 //! # When policy errors fire
 //!
-//! Strict mode and the empty-Session-ID rule are checked when an AEFPSK is derived
+//! The profile and the empty-Session-ID rule are checked when an AEFPSK is derived
 //! ([`Capif1eSession::derive_aef_psk`], or up front with [`Capif1eSession::check_policy`]),
 //! not during the handshake: the CAPIF-1e connection also carries the other CAPIF APIs, so it
 //! stays usable. Failures to *capture* the inputs (a malformed hello, a missing secret) are
@@ -108,10 +119,11 @@
 //!         .with_no_client_auth()
 //!         .with_single_cert(cert_chain, private_key)?,
 //! )?;
-//! // Invoker: any rustls ClientConfig.
+//! // Invoker: any rustls ClientConfig; TLS 1.2 for TS 33.122 Annex A.1 (the default
+//! // profile), which works against any CCF. (A TLS 1.3 session would answer
+//! // Error::Tls13NotAllowed unless both ends select Capif1eProfile::Tls13Exporter.)
 //! let invoker = InvokerConfig::new(
-//!     rustls::ClientConfig::builder_with_provider(provider)
-//!         .with_safe_default_protocol_versions()?
+//!     InvokerConfig::tls12_builder(provider)?
 //!         .with_root_certificates(roots)
 //!         .with_no_client_auth(),
 //! );
@@ -172,7 +184,8 @@ mod tokio_adapters;
 pub use ccf::CcfConfig;
 pub use invoker::InvokerConfig;
 pub use session::{
-    Capif1eSession, KeySource, SessionCapture, TLS13_EXPORTER_LABEL, TLS13_EXPORTER_LEN,
+    Capif1eProfile, Capif1eSession, KeySource, SessionCapture, TLS13_EXPORTER_LABEL,
+    TLS13_EXPORTER_LEN,
 };
 pub use stream::TapStream;
 pub use tap::{ClientHelloInfo, HelloKind, HelloTap, HelloTaps, ServerHelloInfo, TapState};

@@ -26,8 +26,46 @@ pub const TLS13_EXPORTER_LEN: usize = 32;
 /// The CAPIF-1e policy options shared by the invoker and CCF wrappers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Policy {
-    pub(crate) strict_annex_a1: bool,
+    pub(crate) profile: Capif1eProfile,
     pub(crate) allow_empty_session_id: bool,
+}
+
+/// Which AEFPSK derivation a CAPIF-1e wrapper ([`InvokerConfig`], [`CcfConfig`]) applies:
+/// TS 33.122 Annex A.1 as written (the default), or that plus this crate's TLS 1.3 profile.
+///
+/// Annex A.1 derives AEFPSK from a TLS 1.2 master secret and Session ID; no 3GPP text (up to
+/// TS 33.122 V18.3.0) defines it for TLS 1.3. Under the default [`AnnexA1`](Self::AnnexA1),
+/// a CAPIF-1e session that negotiated TLS 1.3 therefore derives nothing: it answers with
+/// [`Error::Tls13NotAllowed`], whose message names the two ways out — negotiate TLS 1.2 on
+/// CAPIF-1e (an invoker SDK gets a TLS 1.2-only rustls builder from
+/// [`InvokerConfig::tls12_builder`]), or select [`Tls13Exporter`](Self::Tls13Exporter) on
+/// **both** ends. The connection itself is never refused: it also carries the other CAPIF
+/// APIs.
+///
+/// [`Tls13Exporter`](Self::Tls13Exporter) is this crate's own extension, not a 3GPP
+/// profile: another vendor's CCF (or invoker) cannot derive its key, so only select it where
+/// the CCF and the invokers all run this crate. A mismatch does not show up on CAPIF-1e; it
+/// surfaces later as a CAPIF-2e handshake refused with `decrypt_error`.
+///
+/// ```
+/// use rustls_capif::capif1e::Capif1eProfile;
+/// assert_eq!(Capif1eProfile::default(), Capif1eProfile::AnnexA1);
+/// ```
+///
+/// [`InvokerConfig`]: super::InvokerConfig
+/// [`InvokerConfig::tls12_builder`]: super::InvokerConfig::tls12_builder
+/// [`CcfConfig`]: super::CcfConfig
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Capif1eProfile {
+    /// TS 33.122 Annex A.1 as written (default): TLS 1.2 sessions derive AEFPSK from the
+    /// master secret and Session ID; TLS 1.3 sessions answer [`Error::Tls13NotAllowed`].
+    #[default]
+    AnnexA1,
+    /// Annex A.1 for TLS 1.2, and **this crate's** profile for TLS 1.3 (both ends must run
+    /// it): `Key` = `TLS-Exporter(`[`TLS13_EXPORTER_LABEL`]`, "", 32)`, P1 = the
+    /// `legacy_session_id` the server echoed.
+    Tls13Exporter,
 }
 
 /// Where the Annex A.1 `Key` of a [`Capif1eSession`] comes from.
@@ -59,9 +97,11 @@ enum SessionKey {
 /// * **TLS 1.2** — TS 33.122 Annex A.1 as written: `Key` = master secret, P1 = the Session ID
 ///   of the `ServerHello`. A session resumed by Session ID has the same master secret and
 ///   Session ID as its full handshake, so it derives the same AEFPSK.
-/// * **TLS 1.3** — this crate's profile (3GPP has not specified one): `Key` =
-///   `TLS-Exporter("EXPORTER-3GPP-CAPIF-AEFPSK", "", 32)`, P1 = the `legacy_session_id` the
-///   server echoed. Every TLS 1.3 connection, resumed or not, has its own key.
+/// * **TLS 1.3** — only with [`Capif1eProfile::Tls13Exporter`] selected on both ends (by
+///   default a TLS 1.3 session answers [`Error::Tls13NotAllowed`]): this crate's profile, not
+///   a 3GPP one, `Key` = `TLS-Exporter("EXPORTER-3GPP-CAPIF-AEFPSK", "", 32)`, P1 = the
+///   `legacy_session_id` the server echoed. Every TLS 1.3 connection, resumed or not, has its
+///   own key.
 ///
 /// The key itself is never reachable: it is captured at handshake time (the master secret, or
 /// the TLS 1.3 exporter master secret from which the exporter value is computed when an AEFPSK
@@ -70,7 +110,7 @@ enum SessionKey {
 /// to the KDF. Non-secret facts about the session (version, Session ID, handshake kind) are
 /// available.
 ///
-/// The policy options of the wrapper ([`InvokerConfig::strict_annex_a1`],
+/// The policy options of the wrapper ([`InvokerConfig::with_profile`],
 /// [`InvokerConfig::allow_empty_session_id`] and the same on [`CcfConfig`]) are applied at
 /// **derivation time**: the CAPIF-1e connection also carries the other CAPIF APIs (onboarding,
 /// discovery, …), so a session that cannot yield an AEFPSK does not break the connection; it
@@ -78,7 +118,7 @@ enum SessionKey {
 /// with [`Error::Tls13NotAllowed`] or [`Error::EmptySessionId`].
 ///
 /// [`InvokerConfig`]: super::InvokerConfig
-/// [`InvokerConfig::strict_annex_a1`]: super::InvokerConfig::strict_annex_a1
+/// [`InvokerConfig::with_profile`]: super::InvokerConfig::with_profile
 /// [`InvokerConfig::allow_empty_session_id`]: super::InvokerConfig::allow_empty_session_id
 /// [`CcfConfig`]: super::CcfConfig
 pub struct Capif1eSession {
@@ -93,7 +133,8 @@ pub struct Capif1eSession {
 impl Capif1eSession {
     /// Derives the AEFPSK (TS 33.122 Annex A.1) for the AEF interface `interface`.
     ///
-    /// Fails with [`Error::Tls13NotAllowed`] if strict mode is on and the session is TLS 1.3,
+    /// Fails with [`Error::Tls13NotAllowed`] if the session is TLS 1.3 and the wrapper's
+    /// profile is [`Capif1eProfile::AnnexA1`] (the default),
     /// and with [`Error::EmptySessionId`] if the server sent an empty Session ID and the
     /// wrapper did not allow it.
     pub fn derive_aef_psk(&self, interface: &ServiceApiInterface) -> Result<AefPsk, Error> {
@@ -116,13 +157,20 @@ impl Capif1eSession {
     /// wrapper's policy: the errors [`derive_aef_psk`](Self::derive_aef_psk) would give for
     /// any interface.
     pub fn check_policy(&self) -> Result<(), Error> {
-        if self.policy.strict_annex_a1 && self.version != ProtocolVersion::TLSv1_2 {
+        if self.policy.profile == Capif1eProfile::AnnexA1
+            && self.version != ProtocolVersion::TLSv1_2
+        {
             return Err(Error::Tls13NotAllowed);
         }
         if self.session_id_len == 0 && !self.policy.allow_empty_session_id {
             return Err(Error::EmptySessionId);
         }
         Ok(())
+    }
+
+    /// The profile of the wrapper that made this session (see [`Capif1eProfile`]).
+    pub fn profile(&self) -> Capif1eProfile {
+        self.policy.profile
     }
 
     /// The negotiated protocol version (`TLSv1_2` or `TLSv1_3`).
@@ -330,8 +378,7 @@ fn tls13_exporter(
 /// #         .with_single_cert(vec![leaf.der().clone()], private_key)?,
 /// # )?;
 /// # let invoker = rustls_capif::capif1e::InvokerConfig::new(
-/// #     rustls::ClientConfig::builder_with_provider(provider)
-/// #         .with_safe_default_protocol_versions()?
+/// #     rustls_capif::capif1e::InvokerConfig::tls12_builder(provider)?
 /// #         .with_root_certificates(roots)
 /// #         .with_no_client_auth(),
 /// # );
