@@ -120,7 +120,7 @@ pub enum Error {
     /// CAPIF-3: the AEFPSK could not be fetched from the CCF (the handshake is refused).
     #[cfg(feature = "capif3")]
     #[error("CAPIF-3 key delivery failed: {0}")]
-    KeyDelivery(#[from] crate::capif3::KeyDeliveryError),
+    KeyDelivery(#[from] KeyDeliveryError),
 
     /// An error reported by the rustls crypto provider or by rustls itself.
     #[error("rustls: {0}")]
@@ -129,6 +129,46 @@ pub enum Error {
     /// An I/O error of the underlying transport.
     #[error("I/O: {0}")]
     Io(#[from] io::Error),
+}
+
+/// CAPIF-3: why a key could not be fetched from the CCF. No variant carries key material.
+#[cfg(feature = "capif3")]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyDeliveryError {
+    /// The CCF could not be reached (connect or TLS handshake failed).
+    #[error("CCF unreachable: {0}")]
+    Unreachable(String),
+    /// The CCF did not answer within the fetch timeout.
+    #[error("CCF did not answer within {0:?}")]
+    Timeout(std::time::Duration),
+    /// The CCF answered with an unexpected HTTP status.
+    #[error("CCF answered HTTP {0}")]
+    HttpStatus(u16),
+    /// The response is not a valid `ServiceSecurity` (or too large).
+    #[error("malformed ServiceSecurity from the CCF: {0}")]
+    MalformedResponse(String),
+    /// No `securityInfo` entry is for this AEF: none has `interfaceDetails` for this AEF's
+    /// interface (or, without a port, its host), and none has this AEF's `aefId`. An entry
+    /// that names the AEF only by `aefId` (valid per TS 29.222's `oneOf`) matches only when
+    /// the AEF's own aefId is configured ([`CcfKeyResolverConfig::aef_id`](crate::capif3::CcfKeyResolverConfig::aef_id)).
+    #[error(
+        "the CCF's ServiceSecurity has no securityInfo entry for this AEF: none matches its \
+         interface (interfaceDetails) or its aefId; an entry that names the AEF only by aefId \
+         matches only if that aefId is configured (CcfKeyResolverConfig::aef_id)"
+    )]
+    NoEntryForInterface,
+    /// The entry for this AEF has no usable `authenticationInfo` (or is not for PSK).
+    #[error("the CCF's entry for this AEF carries no AEFPSK ({0})")]
+    NoKey(&'static str),
+    /// Too many lookups were waiting for the CCF: this one was shed (see
+    /// [`CcfKeyResolverConfig::max_queued_fetches`](crate::capif3::CcfKeyResolverConfig::max_queued_fetches)).
+    #[error("too many CCF lookups waiting; this one was shed")]
+    Overloaded,
+    /// The resolver could not complete the lookup (its fetch task ended without an answer,
+    /// or the crypto provider gave no randomness for a decoy key).
+    #[error("CAPIF-3 resolver failure: {0}")]
+    Internal(&'static str),
 }
 
 /// Why a server rejected a client's PSK. Both reasons produce the same alert on the wire.

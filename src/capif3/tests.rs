@@ -1,0 +1,174 @@
+//! Unit tests of the CAPIF-3 model, store and resolver together.
+
+use std::sync::Arc;
+
+use super::*;
+use crate::error::Error;
+use crate::kdf::ServiceApiInterface;
+use crate::secret::AefPsk;
+
+fn interface_json(port: u16) -> InterfaceDescriptionJson {
+    InterfaceDescriptionJson {
+        ipv4_addr: Some("127.0.0.1".into()),
+        port: Some(port),
+        security_methods: vec![SECURITY_METHOD_PSK.into()],
+        ..Default::default()
+    }
+}
+
+/// A key per (session, interface): SHA-256 of both.
+struct Fixed(u8);
+impl AefPskSource for Fixed {
+    fn derive_aef_psk(&self, i: &ServiceApiInterface) -> Result<AefPsk, Error> {
+        use sha2::Digest;
+        let digest = sha2::Sha256::new()
+            .chain_update([self.0])
+            .chain_update(i.as_bytes())
+            .finalize();
+        Ok(AefPsk::from_bytes(digest.into()))
+    }
+}
+
+#[test]
+fn store_round_trips_through_json() {
+    let store = CcfKeyStore::default();
+    store.register_session("inv-1", Arc::new(Fixed(9)));
+    let json = store
+        .service_security_json("inv-1", &[interface_json(8443), interface_json(9443)], true)
+        .unwrap()
+        .unwrap();
+    let parsed: ServiceSecurity = serde_json::from_slice(&json).unwrap();
+    let aef = ServiceApiInterface::parse("127.0.0.1:9443").unwrap();
+    assert_eq!(
+        parsed.aef_psk_for(&aef, None).unwrap(),
+        store.aef_psk("inv-1", &aef).unwrap().unwrap()
+    );
+    let first = ServiceApiInterface::parse("127.0.0.1:8443").unwrap();
+    assert_eq!(
+        parsed.aef_psk_for(&first, None).unwrap(),
+        store.aef_psk("inv-1", &first).unwrap().unwrap()
+    );
+    assert_ne!(
+        parsed.aef_psk_for(&first, None).unwrap(),
+        parsed.aef_psk_for(&aef, None).unwrap(),
+        "each interface has its own key"
+    );
+    let other = ServiceApiInterface::parse("127.0.0.1:1").unwrap();
+    assert_eq!(
+        parsed.aef_psk_for(&other, None).unwrap_err(),
+        KeyDeliveryError::NoEntryForInterface
+    );
+    assert!(store
+        .service_security_json("nobody", &[interface_json(1)], true)
+        .unwrap()
+        .is_none());
+    let no_keys = store
+        .service_security_json("inv-1", &[interface_json(8443)], false)
+        .unwrap()
+        .unwrap();
+    let parsed: ServiceSecurity = serde_json::from_slice(&no_keys).unwrap();
+    assert_eq!(
+        parsed.aef_psk_for(&ServiceApiInterface::parse("127.0.0.1:8443").unwrap(), None),
+        Err(KeyDeliveryError::NoKey("no authenticationInfo"))
+    );
+}
+
+#[test]
+fn malformed_entries_are_typed_errors() {
+    let aef = ServiceApiInterface::parse("aef.example:443").unwrap();
+    let parse = |s: &str| serde_json::from_str::<ServiceSecurity>(s).unwrap();
+    let entry = |extra: &str| {
+        format!(
+            r#"{{"securityInfo":[{{"interfaceDetails":{{"fqdn":"AEF.example.","port":443}},"prefSecurityMethods":["PSK"]{extra}}}]}}"#
+        )
+    };
+    assert_eq!(
+        parse(&entry(r#","authenticationInfo":"zz""#)).aef_psk_for(&aef, None),
+        Err(KeyDeliveryError::NoKey(
+            "authenticationInfo is not 64 hex digits"
+        ))
+    );
+    assert_eq!(
+        parse(&entry(
+            r#","selSecurityMethod":"PKI","authenticationInfo":"00""#
+        ))
+        .aef_psk_for(&aef, None),
+        Err(KeyDeliveryError::NoKey("selSecurityMethod is not PSK"))
+    );
+    let key = "ab".repeat(32);
+    let ok = parse(&entry(&format!(r#","authenticationInfo":"{key}""#)));
+    assert_eq!(
+        *ok.aef_psk_for(&aef, None).unwrap().to_authentication_info(),
+        key
+    );
+    assert!(
+        !format!("{ok:?}").contains(&key),
+        "Debug must redact the key"
+    );
+}
+
+#[test]
+fn identities_that_are_not_invoker_ids_are_never_fetched() {
+    assert_eq!(invoker_id_from_identity(b"inv-1.A_b~"), Some("inv-1.A_b~"));
+    for bad in [
+        &b""[..],
+        b"../x",
+        b"a/b",
+        b"a?b",
+        b"a b",
+        b"%2e",
+        b".",
+        b"..",
+        b"\xff",
+        &[b'a'; 257],
+    ] {
+        assert_eq!(invoker_id_from_identity(bad), None, "{bad:?}");
+    }
+}
+
+#[test]
+fn request_targets() {
+    assert_eq!(
+        TrustedInvokersRequest::parse("/api/capif-security/v1/trustedInvokers/x1"),
+        Some(TrustedInvokersRequest {
+            api_invoker_id: "x1".into(),
+            authentication_info: false
+        })
+    );
+    assert!(TrustedInvokersRequest::parse("/capif-security/v1/trustedInvokers/a/b").is_none());
+    assert!(TrustedInvokersRequest::parse("/other").is_none());
+}
+
+#[test]
+fn the_entry_for_this_interface_wins_over_an_aef_id_match() {
+    let entry = |interface: &str, aef_id: &str, key: u8| {
+        format!(
+            r#"{{"interfaceDetails":{{"fqdn":"{interface}","port":8443}},"aefId":"{aef_id}","authenticationInfo":"{}"}}"#,
+            format!("{key:02x}").repeat(32)
+        )
+    };
+    // The aefId entry comes first in the list; the interface entry must still win.
+    let json = format!(
+        r#"{{"securityInfo":[{},{}]}}"#,
+        entry("other.example", "aef01", 1),
+        entry("aef.example", "aef02", 2)
+    );
+    let security: ServiceSecurity = serde_json::from_str(&json).unwrap();
+    let aef = ServiceApiInterface::parse("aef.example:8443").unwrap();
+    assert_eq!(
+        security.aef_psk_for(&aef, Some("aef01")).unwrap(),
+        AefPsk::from_bytes([2; 32])
+    );
+    // Without an interface match the aefId decides.
+    let elsewhere = ServiceApiInterface::parse("elsewhere.example:1").unwrap();
+    assert_eq!(
+        security.aef_psk_for(&elsewhere, Some("aef01")).unwrap(),
+        AefPsk::from_bytes([1; 32])
+    );
+    // An interface made from raw P0 octets matches the same octets.
+    let raw = ServiceApiInterface::from_raw(b"aef.example:8443".to_vec()).unwrap();
+    assert_eq!(
+        security.aef_psk_for(&raw, None).unwrap(),
+        AefPsk::from_bytes([2; 32])
+    );
+}
