@@ -139,7 +139,10 @@ fn first_handshake_message(data: &[u8]) -> Option<Vec<u8>> {
     let mut at = 0;
     while let Some(header) = data.get(at..at + 5) {
         let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
-        let body = data.get(at + 5..at + 5 + len)?;
+        // A record still incomplete (bytes appended after the hello) is not part of it.
+        let Some(body) = data.get(at + 5..at + 5 + len) else {
+            break;
+        };
         if header[0] == 22 {
             messages.extend_from_slice(body);
         }
