@@ -99,6 +99,8 @@ pub mod capif1e;
 pub mod capif3;
 pub mod deadline;
 pub mod error;
+#[cfg(feature = "tokio")]
+pub mod http;
 pub mod kdf;
 pub mod psk;
 pub mod secret;
@@ -109,6 +111,8 @@ pub mod tokio;
 #[cfg(feature = "tokio")]
 pub use crate::tokio::{PskAcceptor, PskConnector};
 pub use error::Error;
+/// The rustls this crate was built against (build `ClientConfig`s for CAPIF-1e with it).
+pub use rustls;
 
 // The README's code compiles as doctests.
 #[cfg(all(doctest, feature = "capif3"))]
