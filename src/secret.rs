@@ -252,7 +252,13 @@ mod tests {
         assert_eq!(AefPsk::from_hex(&hex).unwrap(), psk);
         assert_eq!(format!(" {}\n", &*hex).parse::<AefPsk>().unwrap(), psk);
         assert_eq!(hex.to_uppercase().parse::<AefPsk>().unwrap(), psk);
-        for bad in ["", "0", &"0".repeat(63), &"0".repeat(66), &format!("{}zz", &hex[..62])] {
+        for bad in [
+            "",
+            "0",
+            &"0".repeat(63),
+            &"0".repeat(66),
+            &format!("{}zz", &hex[..62]),
+        ] {
             let err = bad.parse::<AefPsk>().unwrap_err();
             assert!(matches!(err, Error::InvalidHex(_)), "{err:?}");
         }

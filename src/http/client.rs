@@ -213,7 +213,9 @@ impl PskHttpsConnectorBuilder {
 fn host_of(aef: &ServiceApiInterface) -> String {
     let s = aef.to_string();
     let host = s.rsplit_once(':').map_or(&s[..], |(host, _)| host);
-    host.trim_start_matches('[').trim_end_matches(']').to_string()
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string()
 }
 
 /// A `tower_service::Service<Uri>` for `hyper_util::client::legacy::Client` that opens
@@ -322,8 +324,13 @@ mod tests {
             Err(Error::NotHttps(s)) if s == "http"
         ));
         let v6 = connector("[2001:db8::1]:8443");
-        assert!(v6.route(&"https://[2001:0db8:0::1]:8443/".parse().unwrap()).is_ok());
-        assert_eq!(host_of(&ServiceApiInterface::parse("[::1]:1").unwrap()), "::1");
+        assert!(v6
+            .route(&"https://[2001:0db8:0::1]:8443/".parse().unwrap())
+            .is_ok());
+        assert_eq!(
+            host_of(&ServiceApiInterface::parse("[::1]:1").unwrap()),
+            "::1"
+        );
     }
 
     #[test]

@@ -565,12 +565,23 @@ mod tests {
     fn external_psk_from_hex() {
         let hex = "00112233445566778899AABBCCDDEEFF0011223344556677";
         let psk = ExternalPsk::from_hex("INV0001", hex, PskHash::Sha256).unwrap();
-        let want: Vec<u8> = (0..24).map(|i| [0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff][i % 16]).collect();
+        let want: Vec<u8> = (0..24)
+            .map(|i| {
+                [
+                    0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc,
+                    0xdd, 0xee, 0xff,
+                ][i % 16]
+            })
+            .collect();
         assert_eq!(psk.secret(), &want[..]);
         assert_eq!(psk.identity(), b"INV0001");
         assert_eq!(psk.hash(), PskHash::Sha256);
         // Too short for RFC 9257 (15 octets), odd, not hex: typed errors without the digits.
-        for bad in ["00112233445566778899aabbccddee", "001", "0011223344556677889x"] {
+        for bad in [
+            "00112233445566778899aabbccddee",
+            "001",
+            "0011223344556677889x",
+        ] {
             let err = ExternalPsk::from_hex("INV0001", bad, PskHash::Sha256).unwrap_err();
             assert!(!err.to_string().contains("0011"), "{err}");
         }
