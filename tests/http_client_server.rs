@@ -119,7 +119,14 @@ fn capif_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a Error
 #[tokio::test]
 async fn http1_and_http2_by_alpn_handler_sees_the_invoker() {
     let k = key(INVOKER.as_bytes(), 1);
-    let aef = serve(bind(acceptor(&[k.clone()], Duration::from_secs(10)), 16).await).await;
+    let aef = serve(
+        bind(
+            acceptor(std::slice::from_ref(&k), Duration::from_secs(10)),
+            16,
+        )
+        .await,
+    )
+    .await;
     let uri = format!("https://{aef}/hello");
 
     let h1 = client(builder(aef, k.clone()).enable_http1().build().unwrap());
@@ -151,7 +158,11 @@ async fn http1_and_http2_by_alpn_handler_sees_the_invoker() {
 #[tokio::test]
 async fn connect_info_psk_addr_gives_peer_and_invoker() {
     let k = key(INVOKER.as_bytes(), 1);
-    let listener = bind(acceptor(&[k.clone()], Duration::from_secs(10)), 16).await;
+    let listener = bind(
+        acceptor(std::slice::from_ref(&k), Duration::from_secs(10)),
+        16,
+    )
+    .await;
     let aef = listener.get_ref().local_addr().unwrap();
     let app = Router::new().route("/whoami", get(whoami));
     tokio::spawn(async move {
@@ -259,7 +270,14 @@ async fn http_uris_are_refused() {
 async fn a_silent_client_does_not_block_accept() {
     let k = key(INVOKER.as_bytes(), 1);
     // The handshake timeout is far longer than the test's bound.
-    let aef = serve(bind(acceptor(&[k.clone()], Duration::from_secs(30)), 16).await).await;
+    let aef = serve(
+        bind(
+            acceptor(std::slice::from_ref(&k), Duration::from_secs(30)),
+            16,
+        )
+        .await,
+    )
+    .await;
     let mut silent = Vec::new();
     for _ in 0..3 {
         silent.push(TcpStream::connect(aef).await.unwrap());
@@ -280,7 +298,7 @@ async fn a_silent_client_does_not_block_accept() {
 /// Time for one request after `silent` silent connections, with `max` handshakes in flight.
 async fn request_after_silent_clients(max: usize, silent: usize, timeout: Duration) -> Duration {
     let k = key(INVOKER.as_bytes(), 1);
-    let aef = serve(bind(acceptor(&[k.clone()], timeout), max).await).await;
+    let aef = serve(bind(acceptor(std::slice::from_ref(&k), timeout), max).await).await;
     let mut held = Vec::new();
     for _ in 0..silent {
         held.push(TcpStream::connect(aef).await.unwrap());

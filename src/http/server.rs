@@ -1,5 +1,5 @@
 //! The AEF's side of HTTP on CAPIF-2e: accepted streams that know their API invoker
-//! ([`InvokerStream`]), and (feature `axum`) [`PskListener`], an `axum::serve::Listener` over
+//! ([`InvokerStream`]), and (feature `axum`) `PskListener`, an `axum::serve::Listener` over
 //! [`PskAcceptor`] that runs TLS-PSK handshakes concurrently.
 //!
 //! The invoker is the PSK identity the handshake authenticated (TS 33.122 §6.5.2.1: the AEF
@@ -220,6 +220,8 @@ mod listener {
         }
     }
 
+    // Lives for one poll; boxing the accepted stream would cost an allocation per connection.
+    #[allow(clippy::large_enum_variant)]
     enum Event<L: Listener> {
         Connection(L::Io, L::Addr),
         Handshake(Result<Option<Accepted<L>>, JoinError>),
