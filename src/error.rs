@@ -105,7 +105,11 @@ pub enum Error {
 
     /// The peer sent a fatal alert, a warning alert other than close_notify/user_canceled, or
     /// close_notify before the handshake completed.
-    #[error("peer sent alert {0:?}")]
+    ///
+    /// On the invoker side, `decrypt_error` is the AEF refusing the PSK; the message says that
+    /// a wrong key, an identity the AEF does not know and an AEF that could not get the key
+    /// from its CCF look the same on the wire, by design.
+    #[error("peer sent alert {0:?}{hint}", hint = alert_hint(*.0))]
     AlertReceived(AlertDescription),
 
     /// The connection was used in a way its state does not allow (a programming error of the
@@ -121,6 +125,25 @@ pub enum Error {
     #[cfg(feature = "capif3")]
     #[error("CAPIF-3 key delivery failed: {0}")]
     KeyDelivery(#[from] KeyDeliveryError),
+
+    // ----- HTTP integration (features `hyper`, `axum`) --------------------------------------
+    /// The invoker's HTTPS connector was given a URI that is not `https` (CAPIF-2e is TLS
+    /// only); no connection was made.
+    #[error("refusing a URI with scheme {0:?}: CAPIF-2e connections are https only")]
+    NotHttps(String),
+
+    /// The invoker's HTTPS connector has no PSK for this AEF authority (`host:port`); no
+    /// connection was made. An AEFPSK is bound to the AEF interface it was derived for and is
+    /// never offered to another host.
+    #[error(
+        "no CAPIF-2e PSK is configured for AEF {0}: refusing to connect (an invoker's AEFPSK \
+         is offered only to the AEF interface it was derived for)"
+    )]
+    UnknownAef(String),
+
+    /// A PSK identity that is not a CAPIF API invoker ID (UTF-8, 1 to 65535 octets).
+    #[error("the PSK identity is not a CAPIF API invoker ID: {0}")]
+    InvalidInvokerId(&'static str),
 
     /// An error reported by the rustls crypto provider or by rustls itself.
     #[error("rustls: {0}")]
@@ -187,6 +210,18 @@ impl core::fmt::Display for PskRejection {
             Self::UnknownIdentity => "no offered PSK identity is known",
             Self::BadBinder => "PSK binder does not verify (wrong key)",
         })
+    }
+}
+
+/// What a received alert means for the user, where that is not obvious from its name.
+fn alert_hint(alert: AlertDescription) -> &'static str {
+    match alert {
+        AlertDescription::DecryptError => {
+            ": the server did not accept our PSK. A wrong key, a PSK identity the server does \
+             not know and an AEF that could not get the key from its CCF (CAPIF-3) look the same \
+             on the wire, by design; the AEF's log tells which"
+        }
+        _ => "",
     }
 }
 

@@ -68,6 +68,8 @@
 //! * [`psk`] — the sans-IO TLS 1.3 external-PSK client and server (CAPIF-2e).
 //! * [`tokio`] (feature `tokio`) — `PskConnector` / `PskAcceptor`, shaped like tokio-rustls.
 //! * [`capif3`] (feature `capif3`) — the AEF's key resolver and the CCF's key store.
+//! * [`http`] (feature `tokio`) — HTTP on CAPIF-2e: the invoker ID in handlers, hyper-util's
+//!   client connector (feature `hyper`), an axum listener (feature `axum`).
 //! * [`error`] — the one [`Error`] type; engine errors name the TLS alert sent.
 //! * [`deadline`] — whole-handshake deadlines for blocking transports.
 //!
@@ -79,13 +81,17 @@
 //!   `with_provider` constructors.
 //! * `tokio` (default) — async adapters.
 //! * `capif3` (default) — CAPIF-3 key delivery: [`capif3::CcfKeyResolver`] (AEF) and
-//!   [`capif3::CcfKeyStore`] (CCF).
+//!   [`capif3::CcfKeyStore`] (CCF). Turns on `hyper`.
+//! * `hyper` (with `capif3`) — `http::client::PskHttpsConnector`, a connector for
+//!   `hyper_util::client::legacy::Client`.
+//! * `axum` — `http::server::PskListener`, an `axum::serve::Listener` (axum 0.8).
 //!
 //! [rustls]: https://docs.rs/rustls
 // Without the features, the links to their items point at the published docs.
 #![cfg_attr(
     not(feature = "tokio"),
     doc = "[`tokio`]: https://docs.rs/rustls-capif/latest/rustls_capif/tokio/",
+    doc = "[`http`]: https://docs.rs/rustls-capif/latest/rustls_capif/http/",
     doc = "[`tokio::PskAcceptor`]: https://docs.rs/rustls-capif/latest/rustls_capif/tokio/struct.PskAcceptor.html"
 )]
 #![cfg_attr(
@@ -104,6 +110,8 @@ pub mod capif1e;
 pub mod capif3;
 pub mod deadline;
 pub mod error;
+#[cfg(feature = "tokio")]
+pub mod http;
 pub mod kdf;
 pub mod psk;
 pub mod secret;
@@ -114,6 +122,8 @@ pub mod tokio;
 #[cfg(feature = "tokio")]
 pub use crate::tokio::{PskAcceptor, PskConnector};
 pub use error::Error;
+/// The rustls this crate was built against (build `ClientConfig`s for CAPIF-1e with it).
+pub use rustls;
 
 // The README's code compiles as doctests.
 #[cfg(all(doctest, feature = "capif3"))]

@@ -58,6 +58,23 @@ impl AefPsk {
         Ok(Self(array))
     }
 
+    /// Parses a key given as 64 hexadecimal digits (either case; surrounding whitespace is
+    /// ignored), as a static key in a configuration file would be. The same as
+    /// [`from_authentication_info`](Self::from_authentication_info) and [`str::parse`]. Errors
+    /// never echo the input.
+    ///
+    /// ```
+    /// use rustls_capif::AefPsk;
+    /// let hex = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    /// let psk: AefPsk = hex.parse()?;
+    /// assert_eq!(psk, AefPsk::from_hex(hex)?);
+    /// assert!("00112233".parse::<AefPsk>().is_err());
+    /// # Ok::<(), rustls_capif::Error>(())
+    /// ```
+    pub fn from_hex(hex: &str) -> Result<Self, Error> {
+        Self::from_authentication_info(hex)
+    }
+
     /// The CAPIF-3 encoding: lowercase hex of the 32 key octets, as carried in
     /// `SecurityInformation.authenticationInfo` of TS 29.222 (an encoding this crate defines;
     /// 3GPP leaves it open). The string is zeroized when dropped.
@@ -74,6 +91,15 @@ impl AefPsk {
     /// A short, non-secret fingerprint of the key for logs and comparisons.
     pub fn fingerprint(&self) -> KeyFingerprint {
         KeyFingerprint::of(&self.0)
+    }
+}
+
+impl core::str::FromStr for AefPsk {
+    type Err = Error;
+
+    /// [`AefPsk::from_hex`].
+    fn from_str(hex: &str) -> Result<Self, Error> {
+        Self::from_hex(hex)
     }
 }
 
@@ -217,6 +243,28 @@ mod tests {
         assert!(AefPsk::from_authentication_info("abc").is_err());
         assert!(AefPsk::from_authentication_info(&"zz".repeat(32)).is_err());
         assert!(AefPsk::from_authentication_info(&"00".repeat(31)).is_err());
+    }
+
+    #[test]
+    fn from_hex_and_from_str_parse_config_file_keys() {
+        let psk = AefPsk::from_bytes(core::array::from_fn(|i| i as u8));
+        let hex = psk.to_authentication_info();
+        assert_eq!(AefPsk::from_hex(&hex).unwrap(), psk);
+        assert_eq!(format!(" {}\n", &*hex).parse::<AefPsk>().unwrap(), psk);
+        assert_eq!(hex.to_uppercase().parse::<AefPsk>().unwrap(), psk);
+        for bad in [
+            "",
+            "0",
+            &"0".repeat(63),
+            &"0".repeat(66),
+            &format!("{}zz", &hex[..62]),
+        ] {
+            let err = bad.parse::<AefPsk>().unwrap_err();
+            assert!(matches!(err, Error::InvalidHex(_)), "{err:?}");
+        }
+        // The error names the problem, never the digits.
+        let err = format!("{}g", &hex[..63]).parse::<AefPsk>().unwrap_err();
+        assert!(!err.to_string().contains(&hex[..8]), "{err}");
     }
 
     #[test]

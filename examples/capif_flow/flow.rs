@@ -15,7 +15,8 @@ use std::time::Duration;
 use http_body_util::{BodyExt, Empty, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls_capif::capif1e::{
     Capif1eProfile, Capif1eSession, CcfAcceptor, CcfConfig, InvokerConfig, InvokerConnector,
@@ -24,8 +25,10 @@ use rustls_capif::capif3::{
     CcfKeyResolver, CcfKeyResolverConfig, CcfKeyStore, InterfaceDescriptionJson,
     TrustedInvokersRequest,
 };
+use rustls_capif::http::client::{PskConnectionInfo, PskHttpsConnectorBuilder};
+use rustls_capif::http::ApiInvokerId;
 use rustls_capif::psk::{NoPskResolver, PskClientConfig, PskServerConfig};
-use rustls_capif::{AefPsk, Error, PskAcceptor, PskConnector, ServiceApiInterface};
+use rustls_capif::{AefPsk, Error, PskAcceptor, ServiceApiInterface};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -328,7 +331,7 @@ impl Aef {
         resolver_config.ttl = key_ttl;
         let resolver = Arc::new(CcfKeyResolver::new(resolver_config)?);
         let config = PskServerConfig::new(Arc::new(NoPskResolver))
-            .with_alpn_protocols(vec![b"http/1.1".to_vec()])?;
+            .with_alpn_protocols(vec![b"h2".to_vec(), b"http/1.1".to_vec()])?;
         let acceptor = PskAcceptor::new(Arc::new(config)).with_async_resolver(resolver.clone());
         let task = tokio::spawn(async move {
             loop {
@@ -337,7 +340,7 @@ impl Aef {
                 };
                 let (acceptor, log) = (acceptor.clone(), log.clone());
                 tokio::spawn(async move {
-                    let tls = match acceptor.accept(tcp).await {
+                    let tls = match acceptor.accept_invoker(tcp).await {
                         Ok(tls) => tls,
                         Err(e) => {
                             return log(
@@ -346,9 +349,8 @@ impl Aef {
                             )
                         }
                     };
-                    let invoker = String::from_utf8_lossy(tls.psk_identity().unwrap_or_default())
-                        .into_owned();
-                    let (_, conn) = tls.get_ref();
+                    let invoker = tls.api_invoker_id().clone();
+                    let (_, conn) = tls.get_ref().get_ref();
                     log(
                         "aef",
                         &format!(
@@ -357,20 +359,12 @@ impl Aef {
                             conn.negotiated_key_exchange_group()
                         ),
                     );
-                    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                        let invoker = invoker.clone();
-                        async move {
-                            let response = if req.uri().path() == API_PATH {
-                                let body =
-                                    serde_json::json!({ "greeting": format!("hello, {invoker}") });
-                                json_response(StatusCode::OK, body.to_string().into_bytes())
-                            } else {
-                                json_response(StatusCode::NOT_FOUND, b"{}".to_vec())
-                            };
-                            Ok::<_, Infallible>(response)
-                        }
+                    // The authenticated invoker goes with every request, for the handlers.
+                    let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+                        req.extensions_mut().insert(invoker.clone());
+                        async move { Ok::<_, Infallible>(aef_api(&req)) }
                     });
-                    let _ = hyper::server::conn::http1::Builder::new()
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                         .serve_connection(TokioIo::new(tls), service)
                         .await;
                 });
@@ -381,6 +375,18 @@ impl Aef {
             resolver,
             task,
         })
+    }
+}
+
+/// The AEF's API: a greeting for the invoker the TLS-PSK handshake authenticated.
+fn aef_api(req: &Request<Incoming>) -> Response<Full<Bytes>> {
+    match req.extensions().get::<ApiInvokerId>() {
+        Some(invoker) if req.uri().path() == API_PATH => {
+            let body = serde_json::json!({ "greeting": format!("hello, {invoker}") });
+            json_response(StatusCode::OK, body.to_string().into_bytes())
+        }
+        Some(_) => json_response(StatusCode::NOT_FOUND, b"{}".to_vec()),
+        None => json_response(StatusCode::UNAUTHORIZED, b"{}".to_vec()),
     }
 }
 
@@ -517,33 +523,44 @@ impl Invoker {
         })
     }
 
-    /// CAPIF-2e: TLS-PSK to the AEF with `psk` (identity = API invoker ID), then one API call.
+    /// CAPIF-2e: TLS-PSK to the AEF with `psk` (identity = API invoker ID), then one API call
+    /// through hyper-util's pooled client, which offers this key to `aef` only.
     pub async fn call_aef(
         &self,
         aef: SocketAddr,
         psk: &AefPsk,
     ) -> Result<(String, String), String> {
-        let config = PskClientConfig::for_aef(&self.id, psk)
-            .and_then(|c| c.with_alpn_protocols(vec![b"http/1.1".to_vec()]))
+        let interface = ServiceApiInterface::from_ip(aef.ip(), aef.port());
+        let connector = PskClientConfig::for_aef(&self.id, psk)
+            .and_then(|config| PskHttpsConnectorBuilder::new().with_aef(&interface, config))
+            .and_then(|builder| builder.enable_all_versions().build())
             .map_err(|e| e.to_string())?;
-        let tcp = tokio::net::TcpStream::connect(aef)
+        let client = Client::builder(TokioExecutor::new()).build::<_, Empty<Bytes>>(connector);
+        let uri = format!("https://{interface}{API_PATH}")
+            .parse::<hyper::Uri>()
+            .map_err(|e| e.to_string())?;
+        let response = client.get(uri).await.map_err(|e| {
+            let cause = std::error::Error::source(&e).map(ToString::to_string);
+            format!("CAPIF-2e: {e}: {}", cause.unwrap_or_default())
+        })?;
+        let params = match response.extensions().get::<PskConnectionInfo>() {
+            Some(info) => format!(
+                "{:?}, {:?}, ALPN {:?}",
+                info.cipher_suite.unwrap_or(rustls::CipherSuite::Unknown(0)),
+                info.key_exchange_group,
+                info.alpn_protocol.as_deref().map(String::from_utf8_lossy)
+            ),
+            None => String::new(),
+        };
+        let status = response.status();
+        let body = Limited::new(response.into_body(), MAX_BODY)
+            .collect()
             .await
-            .map_err(|e| format!("connect to AEF: {e}"))?;
-        let tls = PskConnector::new(Arc::new(config))
-            .connect(tcp)
-            .await
-            .map_err(|e| format!("CAPIF-2e TLS-PSK handshake: {e}"))?;
-        let (_, conn) = tls.get_ref();
-        let params = format!(
-            "{:?}, {:?}, ALPN {:?}",
-            conn.negotiated_cipher_suite()
-                .unwrap_or(rustls::CipherSuite::Unknown(0)),
-            conn.negotiated_key_exchange_group(),
-            conn.alpn_protocol().map(String::from_utf8_lossy)
-        );
-        let body = http_get(tls, API_PATH)
-            .await
-            .map_err(|e| format!("API call: {e}"))?;
+            .map_err(|e| format!("API call: {e}"))?
+            .to_bytes();
+        if status != StatusCode::OK {
+            return Err(format!("API call: HTTP {status}"));
+        }
         Ok((params, String::from_utf8_lossy(&body).into_owned()))
     }
 }

@@ -94,6 +94,22 @@ impl ExternalPsk {
         )
     }
 
+    /// A PSK whose secret is given in hex (either case; surrounding whitespace ignored), as in
+    /// a configuration file: `identity` is sent in the clear, the secret must decode to 16 to
+    /// 255 octets. Errors never echo the hex digits.
+    ///
+    /// ```
+    /// use rustls_capif::psk::{ExternalPsk, PskHash};
+    /// let psk = ExternalPsk::from_hex("INV0001", "00112233445566778899aabbccddeeff", PskHash::Sha256)?;
+    /// assert_eq!(psk.identity(), b"INV0001");
+    /// assert!(ExternalPsk::from_hex("INV0001", "0011zz", PskHash::Sha256).is_err());
+    /// # Ok::<(), rustls_capif::Error>(())
+    /// ```
+    pub fn from_hex(identity: impl Into<Vec<u8>>, hex: &str, hash: PskHash) -> Result<Self, Error> {
+        let secret = crate::secret::decode_hex(hex.trim())?;
+        Self::new(identity.into(), &secret, hash)
+    }
+
     /// The identity sent in the clear in the ClientHello.
     pub fn identity(&self) -> &[u8] {
         &self.identity
@@ -544,6 +560,29 @@ impl PskServerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn external_psk_from_hex() {
+        let hex = "00112233445566778899AABBCCDDEEFF0011223344556677";
+        let psk = ExternalPsk::from_hex("INV0001", hex, PskHash::Sha256).unwrap();
+        let want = [
+            0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd,
+            0xee, 0xff, 0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77,
+        ];
+        assert_eq!(psk.secret(), &want[..]);
+        assert_eq!(psk.identity(), b"INV0001");
+        assert_eq!(psk.hash(), PskHash::Sha256);
+        // Too short for RFC 9257 (15 octets), odd, not hex: typed errors without the digits.
+        for bad in [
+            "00112233445566778899aabbccddee",
+            "001",
+            "0011223344556677889x",
+        ] {
+            let err = ExternalPsk::from_hex("INV0001", bad, PskHash::Sha256).unwrap_err();
+            assert!(!err.to_string().contains("0011"), "{err}");
+        }
+        assert!(ExternalPsk::from_hex("", hex, PskHash::Sha256).is_err());
+    }
 
     #[test]
     fn psk_validation() {
