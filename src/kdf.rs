@@ -37,7 +37,7 @@
 //!   `:digits` after a host without `:` or after `]`, which no bare IPv6 address does in a
 //!   way that parses as one.
 //!
-//! The invoker (from the `InterfaceDescription` it discovered), the CCF ([`crate::capif3`]'s
+//! The invoker (from the `InterfaceDescription` it discovered), the CCF (`capif3`'s
 //! `CcfKeyStore`) and the AEF (`CcfKeyResolver`'s entry matching) all use this form.
 //!
 //! ## IPv4-mapped IPv6 addresses

@@ -156,7 +156,7 @@ impl PskAcceptor {
     ///
     /// The resolver is asked about one identity per handshake: the first one the client
     /// offers (the others are treated as unknown). A key store behind it (the CCF, for
-    /// [`CcfKeyResolver`](crate::capif3::CcfKeyResolver)) therefore sees at most one lookup,
+    /// `capif3::CcfKeyResolver`) therefore sees at most one lookup,
     /// plus at most one [`refresh`](AsyncPskResolver::refresh), per handshake, however many
     /// identities a ClientHello carries.
     pub fn with_async_resolver(mut self, resolver: Arc<dyn AsyncPskResolver>) -> Self {
