@@ -32,15 +32,22 @@
 
 mod model;
 mod resolver;
+mod revocation;
 mod store;
 #[cfg(test)]
 mod tests;
 
-pub use crate::error::KeyDeliveryError;
+pub use crate::error::{KeyDeliveryError, RevocationError};
 pub use model::{
     InterfaceDescriptionJson, SecurityInformation, ServiceSecurity, TrustedInvokersRequest,
 };
 pub use resolver::{CcfKeyResolver, CcfKeyResolverConfig};
+pub use revocation::{
+    AuthorizedCcf, Cause, RevocationDelivery, RevocationHandler, RevocationNotifier,
+    RevocationNotifierConfig, RevocationResponse, RevocationService, RevocationTarget,
+    RevokeAuthorizationReq, RevokeAuthorizationRsp, SecurityNotification, SessionEnd,
+    SessionObserver, REVOKE_AUTHORIZATION_PATH,
+};
 pub use store::{AefPskSource, CcfKeyStore, CcfKeyStoreConfig};
 
 /// The `SecurityMethod` value of TLS-PSK (TS 29.222).

@@ -121,11 +121,11 @@ impl fmt::Debug for CcfKeyResolverConfig {
 /// The parsed `{apiRoot}`.
 #[derive(Debug, Clone)]
 pub(super) struct ApiRoot {
-    host: String,
-    port: u16,
-    authority: String,
-    prefix: String,
-    server_name: rustls_pki_types::ServerName<'static>,
+    pub(super) host: String,
+    pub(super) port: u16,
+    pub(super) authority: String,
+    pub(super) prefix: String,
+    pub(super) server_name: rustls_pki_types::ServerName<'static>,
 }
 
 /// `api_root` for error messages and `Debug`: anything between a `scheme://` and the last
