@@ -145,6 +145,12 @@ pub enum Error {
     #[error("the PSK identity is not a CAPIF API invoker ID: {0}")]
     InvalidInvokerId(&'static str),
 
+    /// CAPIF-3 revocation (TS 29.222 `AEF_Security_API` `revoke-authorization`): a request
+    /// the AEF refused, or a notification the CCF could not deliver.
+    #[cfg(feature = "capif3")]
+    #[error("CAPIF-3 revocation: {0}")]
+    Revocation(#[from] RevocationError),
+
     /// An error reported by the rustls crypto provider or by rustls itself.
     #[error("rustls: {0}")]
     Rustls(#[from] rustls::Error),
@@ -192,6 +198,59 @@ pub enum KeyDeliveryError {
     /// or the crypto provider gave no randomness for a decoy key).
     #[error("CAPIF-3 resolver failure: {0}")]
     Internal(&'static str),
+}
+
+/// CAPIF-3 revocation (TS 29.222 `AEF_Security_API`, `POST .../revoke-authorization`): why
+/// the AEF refused a request (each variant maps to an HTTP status and a `ProblemDetails`
+/// body, see `capif3::RevocationResponse::refusal`), or why the CCF could not deliver a
+/// notification to an AEF. No variant carries key material.
+#[cfg(feature = "capif3")]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RevocationError {
+    // ----- refused by the AEF ------------------------------------------------------------------
+    /// The peer is not the CCF: it presented no certificate, or not the one configured as the
+    /// CCF's (HTTP 403).
+    #[error("the peer is not the CCF (no client certificate, or not the CCF's)")]
+    NotTheCcf,
+    /// The request target is not the `revoke-authorization` resource (HTTP 404).
+    #[error("no such resource")]
+    NotFound,
+    /// The resource only accepts `POST` (HTTP 405).
+    #[error("method not allowed (POST only)")]
+    MethodNotAllowed,
+    /// The body is not `application/json` (HTTP 415).
+    #[error("the body must be application/json")]
+    UnsupportedMediaType,
+    /// The body is larger than the limit, in octets (HTTP 413).
+    #[error("the body is larger than {0} octets")]
+    BodyTooLarge(usize),
+    /// The body is not JSON, or not a JSON object of the expected shape (HTTP 400). Says where
+    /// and what kind of error, never the input.
+    #[error("malformed RevokeAuthorizationReq: {0}")]
+    MalformedJson(String),
+    /// A field is missing or invalid (HTTP 400 with `invalidParams`).
+    #[error("invalid RevokeAuthorizationReq: {param}: {reason}")]
+    InvalidParam {
+        /// The field, as a JSON pointer (`/revokeInfo/apiInvokerId`).
+        param: &'static str,
+        /// Why.
+        reason: &'static str,
+    },
+    /// The body could not be read from the connection (HTTP 400).
+    #[error("the request body could not be read")]
+    BodyUnreadable,
+
+    // ----- not delivered by the CCF ------------------------------------------------------------
+    /// The AEF could not be reached (connect, TLS handshake or HTTP failed).
+    #[error("AEF unreachable: {0}")]
+    AefUnreachable(String),
+    /// The AEF did not answer within the notifier's timeout.
+    #[error("AEF did not answer within {0:?}")]
+    Timeout(std::time::Duration),
+    /// The AEF answered with a status other than 200 or 204.
+    #[error("AEF answered HTTP {0}")]
+    HttpStatus(u16),
 }
 
 /// Why a server rejected a client's PSK. Both reasons produce the same alert on the wire.

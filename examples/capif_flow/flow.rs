@@ -1,7 +1,9 @@
 //! The three CAPIF roles of security method 1 (TS 33.122 §6.5.2.1), each on loopback with real
 //! TLS: a CCF (CAPIF-1e TLS server with the AEFPSK hook, plus the CAPIF-3 `trustedInvokers`
 //! resource over mutually authenticated HTTPS), an AEF (an HTTP API over CAPIF-2e TLS-PSK that
-//! fetches keys from the CCF), and an API invoker.
+//! fetches keys from the CCF, and serves TS 29.222 `AEF_Security_API` `revoke-authorization` to
+//! the CCF alone), and an API invoker. The CCF tells the AEF when a newer CAPIF-1e session of an
+//! invoker replaces the old one, so the old key is refused at once, not after the AEF's cache TTL.
 //!
 //! Used by `examples/capif_flow/main.rs` and, through `#[path]`, by `tests/capif_flow.rs`.
 #![allow(dead_code)]
@@ -22,8 +24,9 @@ use rustls_capif::capif1e::{
     Capif1eProfile, Capif1eSession, CcfAcceptor, CcfConfig, InvokerConfig, InvokerConnector,
 };
 use rustls_capif::capif3::{
-    CcfKeyResolver, CcfKeyResolverConfig, CcfKeyStore, InterfaceDescriptionJson,
-    TrustedInvokersRequest,
+    AuthorizedCcf, Cause, CcfKeyResolver, CcfKeyResolverConfig, CcfKeyStore,
+    InterfaceDescriptionJson, RevocationHandler, RevocationNotifier, RevocationNotifierConfig,
+    RevocationService, RevocationTarget, SessionEnd, SessionObserver, TrustedInvokersRequest,
 };
 use rustls_capif::http::client::{PskConnectionInfo, PskHttpsConnectorBuilder};
 use rustls_capif::http::ApiInvokerId;
@@ -169,6 +172,61 @@ impl Ccf {
     /// Takes the CAPIF-3 endpoint down (the AEF must then fail closed).
     pub fn stop_capif3(&self) {
         self.capif3_task.abort();
+    }
+
+    /// From now on, tells the AEF at `aef_api_root` (its `AEF_Security_API`) whenever an
+    /// invoker's session is replaced by a newer one or removed, over mutual TLS with
+    /// `client_tls` (the certificate the AEF pins as the CCF's). Call within the runtime.
+    pub fn notify_aef(
+        &self,
+        client_tls: Arc<rustls::ClientConfig>,
+        aef_api_root: &str,
+        log: Log,
+    ) -> Result<(), Error> {
+        let target = RevocationTarget {
+            api_root: aef_api_root.to_string(),
+            aef_id: Some("AEF01".into()),
+            api_ids: vec!["hello-api-1".into()],
+        };
+        let notifier =
+            RevocationNotifier::new(RevocationNotifierConfig::new(vec![target], client_tls))?;
+        self.store
+            .set_observer(Some(Arc::new(LoggedNotifier { notifier, log })));
+        Ok(())
+    }
+}
+
+/// The CCF's session observer: sends the revocation from a task and logs each AEF's answer
+/// (`RevocationNotifier` is itself an observer; this one also writes to the example's log).
+struct LoggedNotifier {
+    notifier: RevocationNotifier,
+    log: Log,
+}
+
+impl SessionObserver for LoggedNotifier {
+    fn session_ended(&self, invoker_id: &str, how: SessionEnd) {
+        let (notifier, log, invoker_id) = (
+            self.notifier.clone(),
+            self.log.clone(),
+            invoker_id.to_string(),
+        );
+        tokio::spawn(async move {
+            for delivery in notifier.notify(&invoker_id, Cause::UnexpectedReason).await {
+                match delivery.result {
+                    Ok(()) => log(
+                        "ccf",
+                        &format!(
+                            "CAPIF-3: told the AEF that {invoker_id}'s authorization is revoked \
+                             (session {how:?}; POST revoke-authorization -> 200)"
+                        ),
+                    ),
+                    Err(e) => log(
+                        "ccf",
+                        &format!("CAPIF-3: could not tell the AEF {}: {e}", delivery.api_root),
+                    ),
+                }
+            }
+        });
     }
 }
 
@@ -396,6 +454,70 @@ impl Drop for Aef {
     }
 }
 
+/// The AEF's CAPIF-3-facing HTTPS endpoint (TS 29.222 `AEF_Security_API`).
+pub struct RevocationEndpoint {
+    /// Its `{apiRoot}`.
+    pub api_root: String,
+    task: JoinHandle<()>,
+}
+
+impl Drop for RevocationEndpoint {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Aef {
+    /// Serves `POST /aef-security/v1/revoke-authorization` over TLS that requires a client
+    /// certificate of the CA, and accepts revocations only from the peer presenting
+    /// `ccf_certificate` (any other gets 403; no certificate fails the TLS handshake).
+    pub async fn serve_revocation(
+        &self,
+        pki: &TestPki,
+        ccf_certificate: CertificateDer<'static>,
+        log: Log,
+    ) -> std::io::Result<RevocationEndpoint> {
+        let tls = Arc::new(pki.server_config(&["127.0.0.1"], true));
+        let handler = Arc::new(RevocationHandler::new(self.resolver.clone()));
+        let authorized = AuthorizedCcf::new([ccf_certificate]);
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let api_root = format!("https://{}", listener.local_addr()?);
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((tcp, peer)) = listener.accept().await else {
+                    return;
+                };
+                let acceptor = tokio_rustls::TlsAcceptor::from(tls.clone());
+                let (handler, authorized, log) = (handler.clone(), authorized.clone(), log.clone());
+                tokio::spawn(async move {
+                    let handshake =
+                        tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp));
+                    let Ok(Ok(tls)) = handshake.await else {
+                        return log(
+                            "aef",
+                            &format!("AEF_Security_API: TLS with {peer} failed or timed out"),
+                        );
+                    };
+                    let peer_certs = tls.get_ref().1.peer_certificates();
+                    if authorized.check(peer_certs).is_err() {
+                        log(
+                            "aef",
+                            &format!(
+                                "AEF_Security_API: {peer} is not the CCF; its requests get 403"
+                            ),
+                        );
+                    }
+                    let service = RevocationService::new(handler, &authorized, peer_certs);
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(tls), service)
+                        .await;
+                });
+            }
+        });
+        Ok(RevocationEndpoint { api_root, task })
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // API invoker
 
@@ -604,6 +726,8 @@ pub struct World {
     pub ccf: Ccf,
     pub aef: Aef,
     pub invoker: Invoker,
+    /// The AEF's revocation endpoint, which the CCF notifies.
+    pub revocation: RevocationEndpoint,
 }
 
 impl World {
@@ -627,13 +751,29 @@ impl World {
         let ccf = Ccf::start(&pki, onboarded, aef_interface, profile, log.clone())
             .await
             .map_err(|e| format!("CCF start: {e}"))?;
-        let aef = Aef::start(&pki, aef_listener, &ccf.capif3_api_root, key_ttl, log)
-            .map_err(|e| format!("AEF start: {e}"))?;
+        let aef = Aef::start(
+            &pki,
+            aef_listener,
+            &ccf.capif3_api_root,
+            key_ttl,
+            log.clone(),
+        )
+        .map_err(|e| format!("AEF start: {e}"))?;
+        // The CCF's client certificate on CAPIF-3, which the AEF pins for revocations.
+        let ccf_client = pki.leaf(&["ccf.example"]);
+        let revocation = aef
+            .serve_revocation(&pki, ccf_client.chain[0].clone(), log.clone())
+            .await
+            .map_err(|e| format!("AEF revocation endpoint: {e}"))?;
+        let ccf_tls = Arc::new(pki.client_config_with(&ccf_client));
+        ccf.notify_aef(ccf_tls, &revocation.api_root, log)
+            .map_err(|e| format!("CCF revocation notifier: {e}"))?;
         Ok(Self {
             pki,
             ccf,
             aef,
             invoker,
+            revocation,
         })
     }
 }

@@ -14,6 +14,9 @@
 //! 4. The AEF, which does not know the key, asks the CCF over CAPIF-3
 //!    (`trustedInvokers/{apiInvokerId}?authenticationInfo=true`, mutually authenticated HTTPS),
 //!    completes the handshake and serves the API call.
+//! 5. The invoker starts a newer CAPIF-1e session; the CCF replaces its key and tells the AEF
+//!    (TS 29.222 `AEF_Security_API` `revoke-authorization`, mutual TLS, CCF certificate pinned):
+//!    the old key is refused at once (the AEF caches keys for an hour here), the new one works.
 //!
 //! Keys are printed only as fingerprints. Exit code 0 on success; otherwise the failing step is
 //! named and the exit code is 1.
@@ -39,7 +42,7 @@ async fn run(tls13: bool) -> Result<String, String> {
         "setup",
         "throwaway CA and certificates for CCF, AEF and invoker (rcgen)",
     );
-    let world = World::start(INVOKER_ID, tls13, Duration::from_secs(60), log.clone())
+    let world = World::start(INVOKER_ID, tls13, Duration::from_secs(3600), log.clone())
         .await
         .map_err(|e| format!("step 1 (start CCF and AEF): {e}"))?;
     log_line(
@@ -51,7 +54,10 @@ async fn run(tls13: bool) -> Result<String, String> {
     );
     log_line(
         "aef",
-        &format!("CAPIF-2e (TLS-PSK) API on {}", world.aef.addr),
+        &format!(
+            "CAPIF-2e (TLS-PSK) API on {}; AEF_Security_API apiRoot {} (mutual TLS, CCF only)",
+            world.aef.addr, world.revocation.api_root
+        ),
     );
 
     let invoker = &world.invoker;
@@ -105,8 +111,52 @@ async fn run(tls13: bool) -> Result<String, String> {
     if !body.contains(INVOKER_ID) {
         return Err("step 5 (check the API answer): it does not name the invoker".into());
     }
+
+    // A newer CAPIF-1e session: the CCF replaces the key and notifies the AEF at once.
+    let newer = invoker
+        .restarted()
+        .discover(world.ccf.capif1e)
+        .await
+        .map_err(|e| format!("step 6 (newer CAPIF-1e session): {e}"))?;
+    let new_psk = newer
+        .session
+        .derive_aef_psk(&newer.aef)
+        .map_err(|e| format!("step 6 (derive the new AEFPSK): {e}"))?;
+    log_line(
+        "invoker",
+        &format!(
+            "newer CAPIF-1e session; new AEFPSK fingerprint {}",
+            new_psk.fingerprint()
+        ),
+    );
+    let start = std::time::Instant::now();
+    let refused = loop {
+        match invoker.call_aef(discovery.aef_addr, &psk).await {
+            Err(e) => break e,
+            Ok(_) if start.elapsed() < Duration::from_secs(5) => {
+                tokio::time::sleep(Duration::from_millis(20)).await
+            }
+            Ok(_) => {
+                return Err(
+                    "step 6 (revocation): the AEF still accepts the replaced key after 5 s".into(),
+                )
+            }
+        }
+    };
+    log_line(
+        "invoker",
+        &format!(
+            "old AEFPSK refused by the AEF {} ms after the newer session (key cache TTL 1 h): {refused}",
+            start.elapsed().as_millis()
+        ),
+    );
+    invoker
+        .call_aef(newer.aef_addr, &new_psk)
+        .await
+        .map_err(|e| format!("step 6 (CAPIF-2e with the new key): {e}"))?;
+    log_line("invoker", "new AEFPSK accepted by the AEF");
     Ok(format!(
-        "CAPIF method 1 flow OK: invoker {INVOKER_ID} called the AEF over TLS-PSK; AEFPSK {} identical at invoker, CCF and AEF",
+        "CAPIF method 1 flow OK: invoker {INVOKER_ID} called the AEF over TLS-PSK; AEFPSK {} identical at invoker, CCF and AEF; replaced key revoked at the AEF at once",
         psk.fingerprint()
     ))
 }

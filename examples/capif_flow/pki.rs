@@ -103,4 +103,15 @@ impl TestPki {
             None => builder.with_no_client_auth(),
         }
     }
+
+    /// A client config trusting this CA and presenting `leaf` (a role whose certificate the
+    /// peer pins, e.g. the CCF's on the AEF's revocation endpoint).
+    pub fn client_config_with(&self, leaf: &Leaf) -> rustls::ClientConfig {
+        rustls::ClientConfig::builder_with_provider(rustls_capif::default_provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(self.roots())
+            .with_client_auth_cert(leaf.chain.clone(), leaf.key.clone_key())
+            .unwrap()
+    }
 }

@@ -27,20 +27,33 @@
 //!   bounded by [`CcfKeyStoreConfig`] (session TTL, invoker cap, per-invoker key cap), and
 //!   [`TrustedInvokersRequest`] / [`CcfKeyStore::service_security_json`] serve the resource.
 //!
+//! * Revocation (TS 29.222 `AEF_Security_API`, `POST .../aef-security/v1/revoke-authorization`):
+//!   the CCF's [`RevocationNotifier`], set as the [`CcfKeyStore`]'s [`SessionObserver`], tells
+//!   the AEFs when an invoker's session is replaced or removed; the AEF's [`RevocationHandler`]
+//!   / [`RevocationService`] (callers pinned by [`AuthorizedCcf`]) drop its cached key at once.
+//!
 //! The module's files: `model` (the TS 29.222 serde types and the resource's request target),
-//! `resolver` (the AEF's [`CcfKeyResolver`]) and `store` (the CCF's [`CcfKeyStore`]).
+//! `resolver` (the AEF's [`CcfKeyResolver`]), `store` (the CCF's [`CcfKeyStore`]) and
+//! `revocation` (both ends of `revoke-authorization`, with its serde types).
 
 mod model;
 mod resolver;
+mod revocation;
 mod store;
 #[cfg(test)]
 mod tests;
 
-pub use crate::error::KeyDeliveryError;
+pub use crate::error::{KeyDeliveryError, RevocationError};
 pub use model::{
     InterfaceDescriptionJson, SecurityInformation, ServiceSecurity, TrustedInvokersRequest,
 };
 pub use resolver::{CcfKeyResolver, CcfKeyResolverConfig};
+pub use revocation::{
+    AuthorizedCcf, Cause, RevocationDelivery, RevocationHandler, RevocationNotifier,
+    RevocationNotifierConfig, RevocationResponse, RevocationService, RevocationTarget,
+    RevokeAuthorizationReq, RevokeAuthorizationRsp, SecurityNotification, SessionEnd,
+    SessionObserver, MAX_REVOCATION_BODY, REVOKE_AUTHORIZATION_PATH,
+};
 pub use store::{AefPskSource, CcfKeyStore, CcfKeyStoreConfig};
 
 /// The `SecurityMethod` value of TLS-PSK (TS 29.222).

@@ -50,7 +50,8 @@ pub struct CcfKeyResolverConfig {
     /// registered and unknown invokers cost the same). This is also how long a key the CCF
     /// has replaced (the invoker ran a newer CAPIF-1e session) can still be accepted: choose
     /// it as the revocation latency you can live with, or call
-    /// [`CcfKeyResolver::invalidate`] when you learn of a change. (A newer key, or a key of
+    /// [`CcfKeyResolver::invalidate`] when you learn of a change (a [`RevocationHandler`]
+    /// does so when the CCF sends TS 29.222 `revoke-authorization`). (A newer key, or a key of
     /// an invoker registered since its "unknown" answer was cached, is picked up sooner: a
     /// binder mismatch refetches, see `min_refresh_interval`.) Default 60 s.
     pub ttl: Duration,
@@ -121,11 +122,11 @@ impl fmt::Debug for CcfKeyResolverConfig {
 /// The parsed `{apiRoot}`.
 #[derive(Debug, Clone)]
 pub(super) struct ApiRoot {
-    host: String,
-    port: u16,
-    authority: String,
-    prefix: String,
-    server_name: rustls_pki_types::ServerName<'static>,
+    pub(super) host: String,
+    pub(super) port: u16,
+    pub(super) authority: String,
+    pub(super) prefix: String,
+    pub(super) server_name: rustls_pki_types::ServerName<'static>,
 }
 
 /// `api_root` for error messages and `Debug`: anything between a `scheme://` and the last

@@ -183,16 +183,26 @@ impl MemoryKeyStorage {
         entries
     }
 
-    fn register(&self, invoker_id: &str, source: Arc<dyn AefPskSource>) {
+    /// Registers `source`; tells which earlier session ended by it, if any (the invoker's own,
+    /// replaced, or the one evicted to make room).
+    fn register(
+        &self,
+        invoker_id: &str,
+        source: Arc<dyn AefPskSource>,
+    ) -> Option<(Arc<str>, SessionEnd)> {
         let mut entries = self.live();
         let now = (self.clock)();
-        if !entries.remove(invoker_id) && entries.invokers.len() >= self.config.max_invokers {
+        let mut ended = None;
+        if entries.remove(invoker_id) {
+            ended = Some((Arc::from(invoker_id), SessionEnd::Replaced));
+        } else if entries.invokers.len() >= self.config.max_invokers {
             if let Some(oldest) = entries.by_age.first_entry().map(|e| e.get().clone()) {
                 entries.remove(&oldest);
                 log::warn!(
                     "CCF key store full ({} invokers): evicted {oldest:?}, the registration closest to expiry",
                     self.config.max_invokers
                 );
+                ended = Some((oldest, SessionEnd::Evicted));
             }
         }
         let registration = entries.next_registration;
@@ -208,6 +218,7 @@ impl MemoryKeyStorage {
                 derived: Vec::new(),
             },
         );
+        ended
     }
 
     fn aef_psk(
@@ -278,6 +289,8 @@ impl MemoryKeyStorage {
 /// ```
 pub struct CcfKeyStore {
     storage: MemoryKeyStorage,
+    /// Told when a session ends by replacement, removal or eviction (see [`Self::set_observer`]).
+    observer: Mutex<Option<Arc<dyn SessionObserver>>>,
 }
 
 impl Default for CcfKeyStore {
@@ -297,6 +310,27 @@ impl CcfKeyStore {
     fn with_clock(config: CcfKeyStoreConfig, clock: Clock) -> Self {
         Self {
             storage: MemoryKeyStorage::new(config, clock),
+            observer: Mutex::new(None),
+        }
+    }
+
+    /// Sets (or with `None` clears) the observer told when an invoker's session ends by
+    /// replacement ([`Self::register_session`]), removal ([`Self::remove`]) or eviction from a
+    /// full store, e.g. a [`RevocationNotifier`] that tells the AEFs at once (TS 29.222
+    /// `revoke-authorization`). It is called after the store's lock is released; expiry by
+    /// TTL is not reported.
+    pub fn set_observer(&self, observer: Option<Arc<dyn SessionObserver>>) {
+        *self.observer.lock().unwrap_or_else(|p| p.into_inner()) = observer;
+    }
+
+    fn session_ended(&self, invoker_id: &str, how: SessionEnd) {
+        let observer = self
+            .observer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(observer) = observer {
+            observer.session_ended(invoker_id, how);
         }
     }
 
@@ -309,12 +343,18 @@ impl CcfKeyStore {
     /// now. A new invoker in a full store evicts the registration closest to expiry (see
     /// [`CcfKeyStoreConfig::max_invokers`]).
     pub fn register_session(&self, invoker_id: &str, source: Arc<dyn AefPskSource>) {
-        self.storage.register(invoker_id, source);
+        if let Some((ended, how)) = self.storage.register(invoker_id, source) {
+            self.session_ended(&ended, how);
+        }
     }
 
     /// Forgets an invoker at once (offboarding). `false` if it was not known (or expired).
     pub fn remove(&self, invoker_id: &str) -> bool {
-        self.storage.live().remove(invoker_id)
+        let removed = self.storage.live().remove(invoker_id);
+        if removed {
+            self.session_ended(invoker_id, SessionEnd::Removed);
+        }
+        removed
     }
 
     /// Whether the invoker is known (registered, not expired, not evicted, not removed).
@@ -626,5 +666,48 @@ mod store_tests {
         forever.register_session("a", Counting::new(1));
         clock.advance(Duration::from_secs(365 * 24 * 3600));
         assert!(forever.contains("a"));
+    }
+
+    /// The observer hears of every replacement, removal and eviction, and of nothing else,
+    /// after the store's lock is released (it may call the store).
+    #[test]
+    fn observer_hears_replacement_removal_and_eviction() {
+        struct Recorder(Mutex<Vec<(String, SessionEnd)>>, Arc<CcfKeyStore>);
+        impl SessionObserver for Recorder {
+            fn session_ended(&self, invoker_id: &str, how: SessionEnd) {
+                // Would deadlock if called under the store's lock.
+                let _ = self.1.contains(invoker_id);
+                self.0.lock().unwrap().push((invoker_id.to_string(), how));
+            }
+        }
+        let clock = TestClock::new();
+        let config = CcfKeyStoreConfig {
+            max_invokers: 2,
+            ..Default::default()
+        };
+        let store = Arc::new(store(config, &clock));
+        let recorder = Arc::new(Recorder(Mutex::new(Vec::new()), store.clone()));
+        store.set_observer(Some(recorder.clone()));
+        store.register_session("a", Counting::new(1));
+        store.register_session("b", Counting::new(2));
+        assert!(
+            recorder.0.lock().unwrap().is_empty(),
+            "first sessions end nothing"
+        );
+        store.register_session("a", Counting::new(3));
+        store.register_session("c", Counting::new(4)); // evicts b, the oldest registration
+        assert!(store.remove("a"));
+        assert!(!store.remove("nobody"));
+        assert_eq!(
+            *recorder.0.lock().unwrap(),
+            [
+                ("a".to_string(), SessionEnd::Replaced),
+                ("b".to_string(), SessionEnd::Evicted),
+                ("a".to_string(), SessionEnd::Removed),
+            ]
+        );
+        store.set_observer(None);
+        store.register_session("c", Counting::new(5));
+        assert_eq!(recorder.0.lock().unwrap().len(), 3);
     }
 }
