@@ -44,7 +44,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! The AEF side is [`tokio::PskAcceptor`] with [`capif3::CcfKeyResolver`]; the CCF side is
+//! The AEF side is [`rt::tokio::PskAcceptor`] with [`capif3::CcfKeyResolver`]; the CCF side is
 //! [`capif1e::CcfConfig`] with [`capif3::CcfKeyStore`]. `examples/capif_flow/` runs all three
 //! roles over real TLS on loopback (`cargo run --example capif_flow`).
 //!
@@ -66,7 +66,9 @@
 //! * [`secret`] — zeroized key types with redacted `Debug`.
 //! * [`capif1e`] — invoker and CCF wrappers around rustls configs.
 //! * [`psk`] — the sans-IO TLS 1.3 external-PSK client and server (CAPIF-2e).
-//! * [`tokio`] (feature `tokio`) — `PskConnector` / `PskAcceptor`, shaped like tokio-rustls.
+//! * [`rt::tokio`] (feature `tokio`) — `PskConnector` / `PskAcceptor`, shaped like
+//!   tokio-rustls (nested under `rt` so that `use rustls_capif::*` does not shadow the tokio
+//!   crate).
 //! * [`capif3`] (feature `capif3`) — the AEF's key resolver and the CCF's key store.
 //! * [`http`] (feature `tokio`) — HTTP on CAPIF-2e: the invoker ID in handlers, hyper-util's
 //!   client connector (feature `hyper`), an axum listener (feature `axum`).
@@ -90,9 +92,9 @@
 // Without the features, the links to their items point at the published docs.
 #![cfg_attr(
     not(feature = "tokio"),
-    doc = "[`tokio`]: https://docs.rs/rustls-capif/latest/rustls_capif/tokio/",
+    doc = "[`rt::tokio`]: https://docs.rs/rustls-capif/latest/rustls_capif/rt/tokio/",
     doc = "[`http`]: https://docs.rs/rustls-capif/latest/rustls_capif/http/",
-    doc = "[`tokio::PskAcceptor`]: https://docs.rs/rustls-capif/latest/rustls_capif/tokio/struct.PskAcceptor.html"
+    doc = "[`rt::tokio::PskAcceptor`]: https://docs.rs/rustls-capif/latest/rustls_capif/rt/tokio/struct.PskAcceptor.html"
 )]
 #![cfg_attr(
     not(feature = "capif3"),
@@ -114,13 +116,12 @@ pub mod error;
 pub mod http;
 pub mod kdf;
 pub mod psk;
+pub mod rt;
 pub mod secret;
 mod tls13_hkdf;
-#[cfg(feature = "tokio")]
-pub mod tokio;
 
 #[cfg(feature = "tokio")]
-pub use crate::tokio::{PskAcceptor, PskConnector};
+pub use crate::rt::tokio::{PskAcceptor, PskConnector};
 pub use error::Error;
 /// The rustls this crate was built against (build `ClientConfig`s for CAPIF-1e with it).
 pub use rustls;

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use capif3_common::*;
 use pki::TestPki;
-use rustls_capif::tokio::AsyncPskResolver;
+use rustls_capif::rt::tokio::AsyncPskResolver;
 
 /// The victim's AEFPSK: 32 octets found nowhere else. A `static`, only ever borrowed: a
 /// `const` would be copied onto the stack wherever it is used, and from there into heap

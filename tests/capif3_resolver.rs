@@ -15,7 +15,7 @@ use pki::TestPki;
 use rustls::AlertDescription;
 use rustls_capif::capif3::*;
 use rustls_capif::psk::{NoPskResolver, PskClientConfig, PskServerConfig};
-use rustls_capif::tokio::AsyncPskResolver;
+use rustls_capif::rt::tokio::AsyncPskResolver;
 use rustls_capif::{AefPsk, Error, PskAcceptor, PskConnector, ServiceApiInterface};
 
 #[tokio::test]

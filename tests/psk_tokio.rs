@@ -8,7 +8,7 @@ use std::time::Duration;
 use rustls::AlertDescription;
 use rustls_capif::error::PskRejection;
 use rustls_capif::psk::*;
-use rustls_capif::tokio::{AsyncPskResolver, PskAcceptor, PskConnector, ResolveFuture};
+use rustls_capif::rt::tokio::{AsyncPskResolver, PskAcceptor, PskConnector, ResolveFuture};
 use rustls_capif::Error;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

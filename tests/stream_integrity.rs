@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use rustls_capif::psk::*;
-use rustls_capif::tokio::{PskAcceptor, PskConnector};
+use rustls_capif::rt::tokio::{PskAcceptor, PskConnector};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 /// Plaintext sent in each direction.

@@ -13,7 +13,7 @@ use super::io_error;
 use super::session::Capif1eSession;
 use super::stream::TapStream;
 use crate::error::Error;
-use crate::tokio::{with_timeout, DEFAULT_HANDSHAKE_TIMEOUT};
+use crate::rt::tokio::{with_timeout, DEFAULT_HANDSHAKE_TIMEOUT};
 
 /// The invoker's asynchronous CAPIF-1e connector: a `tokio_rustls::TlsConnector` for an
 /// [`InvokerConfig`] that also hands back the [`Capif1eSession`].

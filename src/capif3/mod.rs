@@ -13,8 +13,8 @@
 //! 3GPP does not define what `authenticationInfo` holds for TLS-PSK; this crate puts the
 //! AEFPSK there as 64 lowercase hex digits ([`AefPsk::to_authentication_info`](crate::AefPsk::to_authentication_info)).
 //!
-//! * AEF side: [`CcfKeyResolver`], an [`AsyncPskResolver`](crate::tokio::AsyncPskResolver) for the tokio
-//!   [`PskAcceptor`](crate::tokio::PskAcceptor). It fetches over mutually authenticated TLS
+//! * AEF side: [`CcfKeyResolver`], an [`AsyncPskResolver`](crate::rt::tokio::AsyncPskResolver) for the tokio
+//!   [`PskAcceptor`](crate::rt::tokio::PskAcceptor). It fetches over mutually authenticated TLS
 //!   (rustls), caches keys with a TTL, fetches again when a cached key no longer matches the
 //!   invoker's binder (the invoker has a newer key), shares one fetch among concurrent
 //!   lookups of an invoker, bounds and queues fetches, times out, and fails closed: an

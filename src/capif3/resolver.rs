@@ -17,8 +17,8 @@ use super::*;
 use crate::error::Error;
 use crate::kdf::ServiceApiInterface;
 use crate::psk::ExternalPsk;
+use crate::rt::tokio::{AsyncPskResolver, ResolveFuture};
 use crate::secret::AefPsk;
-use crate::tokio::{AsyncPskResolver, ResolveFuture};
 
 /// Settings of a [`CcfKeyResolver`].
 ///
@@ -446,7 +446,7 @@ impl FetchQueue {
 /// without a cached answer is looked up before its binder can be checked. What a client can
 /// cost, and why a flood of made-up identities does not lock registered invokers out:
 ///
-/// * **No amplification.** [`PskAcceptor`](crate::tokio::PskAcceptor) looks up one identity
+/// * **No amplification.** [`PskAcceptor`](crate::rt::tokio::PskAcceptor) looks up one identity
 ///   per handshake; lookups of one invoker share one fetch (single flight); the answer,
 ///   known or unknown, is cached for the TTL. An identity costs the CCF at most one request
 ///   per TTL, plus at most one per `min_refresh_interval` while it is probed with a

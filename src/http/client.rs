@@ -48,7 +48,7 @@ use hyper_util::rt::TokioIo;
 
 use crate::error::Error;
 use crate::psk::{KeyExchangeMode, PskClientConfig};
-use crate::tokio::{ClientTlsStream, PskConnector, DEFAULT_HANDSHAKE_TIMEOUT};
+use crate::rt::tokio::{ClientTlsStream, PskConnector, DEFAULT_HANDSHAKE_TIMEOUT};
 use crate::ServiceApiInterface;
 
 /// The error type of the connector: a boxed [`Error`] (or the inner connector's error).

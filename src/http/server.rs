@@ -36,7 +36,7 @@ use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::ApiInvokerId;
 use crate::error::Error;
-use crate::tokio::{PskAcceptor, ServerTlsStream};
+use crate::rt::tokio::{PskAcceptor, ServerTlsStream};
 
 /// A CAPIF-2e server stream whose PSK identity has been validated as an [`ApiInvokerId`].
 /// `AsyncRead + AsyncWrite` like the [`ServerTlsStream`] it wraps.
@@ -139,7 +139,7 @@ mod listener {
     use super::InvokerStream;
     use crate::error::Error;
     use crate::http::ApiInvokerId;
-    use crate::tokio::PskAcceptor;
+    use crate::rt::tokio::PskAcceptor;
 
     /// Default bound on TLS-PSK handshakes in flight in a [`PskListener`].
     pub const DEFAULT_MAX_HANDSHAKES: usize = 512;

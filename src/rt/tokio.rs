@@ -10,7 +10,7 @@
 //! ```no_run
 //! use std::sync::Arc;
 //! use rustls_capif::psk::*;
-//! use rustls_capif::tokio::{PskAcceptor, PskConnector};
+//! use rustls_capif::rt::tokio::{PskAcceptor, PskConnector};
 //! use tokio::io::{AsyncReadExt, AsyncWriteExt};
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
