@@ -27,6 +27,10 @@
 //!   bounded by [`CcfKeyStoreConfig`] (session TTL, invoker cap, per-invoker key cap), and
 //!   [`TrustedInvokersRequest`] / [`CcfKeyStore::service_security_json`] serve the resource.
 //!
+//! Error answers are TS 29.122 `ProblemDetails` ([`ProblemDetails`], `application/problem+json`).
+//! Every body the crate sends, and every fixture its tests accept, is validated against the
+//! official TS 29.222 V18.4.0 OpenAPI files by `tests/capif3_schema.rs`.
+//!
 //! The module's files: `model` (the TS 29.222 serde types and the resource's request target),
 //! `resolver` (the AEF's [`CcfKeyResolver`]) and `store` (the CCF's [`CcfKeyStore`]).
 
@@ -38,7 +42,8 @@ mod tests;
 
 pub use crate::error::KeyDeliveryError;
 pub use model::{
-    InterfaceDescriptionJson, SecurityInformation, ServiceSecurity, TrustedInvokersRequest,
+    InterfaceDescriptionJson, InvalidParam, ProblemDetails, RevocationCause, SecurityInformation,
+    SecurityMethod, SecurityNotification, ServiceSecurity, TrustedInvokersRequest, PROBLEM_JSON,
 };
 pub use resolver::{CcfKeyResolver, CcfKeyResolverConfig};
 pub use store::{AefPskSource, CcfKeyStore, CcfKeyStoreConfig};
