@@ -46,13 +46,16 @@ const FILES: &[&str] = &[
 pub const SECURITY_API: &str = "TS29222_CAPIF_Security_API.yaml";
 /// `TS29122_CommonData.yaml`
 pub const COMMON_29122: &str = "TS29122_CommonData.yaml";
+/// `TS29571_CommonData.yaml`
+pub const COMMON_29571: &str = "TS29571_CommonData.yaml";
 /// `TS29222_CAPIF_Publish_Service_API.yaml`
 pub const PUBLISH_API: &str = "TS29222_CAPIF_Publish_Service_API.yaml";
 
 /// The loaded OpenAPI files.
 #[derive(Clone)]
 pub struct Spec {
-    files: Arc<HashMap<String, Value>>,
+    /// Every file, registered under its URI.
+    registry: Arc<jsonschema::Registry<'static>>,
 }
 
 /// Serves the registered files to the validator; anything else is an error.
@@ -106,8 +109,15 @@ impl Spec {
                 .unwrap_or_else(|e| panic!("{} is not YAML: {e}", path.display()));
             files.insert(format!("{BASE}{file}"), openapi_to_json_schema(yaml_to_json(yaml)));
         }
+        let files = Arc::new(files);
+        let registry = jsonschema::Registry::new()
+            .draft(jsonschema::Draft::Draft4)
+            .retriever(Retriever(files.clone()))
+            .extend(files.iter().map(|(uri, doc)| (uri.clone(), doc.clone())))
+            .and_then(|builder| builder.prepare())
+            .unwrap_or_else(|e| panic!("cannot register the OpenAPI files: {e}"));
         Some(Self {
-            files: Arc::new(files),
+            registry: Arc::new(registry),
         })
     }
 
@@ -116,7 +126,7 @@ impl Spec {
         let root = serde_json::json!({ "$ref": format!("{BASE}{file}#/components/schemas/{schema}") });
         jsonschema::options()
             .with_draft(jsonschema::Draft::Draft4)
-            .with_retriever(Retriever(self.files.clone()))
+            .with_registry(&self.registry)
             .build(&root)
             .unwrap_or_else(|e| panic!("cannot build the validator of {file} {schema}: {e}"))
     }
