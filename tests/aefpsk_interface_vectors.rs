@@ -182,7 +182,7 @@ fn ccf_store_serves_the_vector_key_for_port_less_interfaces() {
         // RFC 5952 hex form TS 29.571 requires) ...
         let echoed = entry.interface_details.as_ref().unwrap();
         assert_eq!(Some(echoed), details(v).to_wire().ok().as_ref());
-        assert_eq!(echoed.port, None);
+        assert_eq!(echoed.port, details(v).port);
         assert_eq!(
             echoed.service_api_interface().unwrap(),
             details(v).service_api_interface().unwrap()

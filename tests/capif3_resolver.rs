@@ -78,7 +78,11 @@ async fn problem_details_answers_are_accepted() {
     let s = setup(&pki, |_| {}).await;
     assert_eq!(s.resolver.aef_psk("nobody").await.unwrap(), None);
     assert!(s.resolver.resolve(b"nobody").await.unwrap().is_some());
-    assert_eq!(s.ccf.requests(), 1, "the 404 ProblemDetails answer is cached");
+    assert_eq!(
+        s.ccf.requests(),
+        1,
+        "the 404 ProblemDetails answer is cached"
+    );
     let accept = s.ccf.accept.lock().unwrap().clone();
     assert_eq!(accept.len(), 1);
     let media: Vec<&str> = accept[0].split(',').map(|m| m.trim()).collect();

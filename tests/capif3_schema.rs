@@ -11,10 +11,10 @@
 //! that the validator refuses what the schemas refuse, across files.
 #![cfg(feature = "capif3")]
 
-#[path = "../examples/capif_flow/flow.rs"]
-mod flow;
 #[path = "capif3_common/mod.rs"]
 mod common;
+#[path = "../examples/capif_flow/flow.rs"]
+mod flow;
 #[path = "../examples/capif_flow/pki.rs"]
 mod pki;
 mod spec_schema;
@@ -86,7 +86,9 @@ fn negative_controls_are_refused() {
         json!({"prefSecurityMethods": ["PSK"]}),
     ] {
         assert!(
-            !spec.errors(SECURITY_API, "SecurityInformation", &broken).is_empty(),
+            !spec
+                .errors(SECURITY_API, "SecurityInformation", &broken)
+                .is_empty(),
             "{broken} must break the oneOf"
         );
     }
@@ -101,13 +103,17 @@ fn negative_controls_are_refused() {
         json!({"fqdn": "aef.example.com", "port": 65536}),
     ] {
         assert!(
-            !spec.errors(PUBLISH_API, "InterfaceDescription", &bad).is_empty(),
+            !spec
+                .errors(PUBLISH_API, "InterfaceDescription", &bad)
+                .is_empty(),
             "{bad} must be an invalid InterfaceDescription"
         );
     }
     for bad in ["2001:DB8::1", "::ffff:192.0.2.1"] {
         assert!(
-            !spec.errors(COMMON_29571, "Ipv6Addr", &json!(bad)).is_empty(),
+            !spec
+                .errors(COMMON_29571, "Ipv6Addr", &json!(bad))
+                .is_empty(),
             "{bad} must be an invalid TS 29.571 Ipv6Addr"
         );
     }
@@ -185,7 +191,7 @@ fn the_store_never_emits_an_invalid_body() {
         }
         assert!(
             matches!(
-                store.service_security_json("inv-1", &[details.clone()], true, NOTIFY),
+                store.service_security_json("inv-1", std::slice::from_ref(&details), true, NOTIFY),
                 Err(Error::InvalidInterface(_))
             ),
             "{fqdn}"
@@ -200,7 +206,10 @@ fn the_store_never_emits_an_invalid_body() {
     .unwrap();
     let aef = ServiceApiInterface::parse("localhost:8443").unwrap();
     assert_eq!(
-        *foreign.aef_psk_for(&aef, None).unwrap().to_authentication_info(),
+        *foreign
+            .aef_psk_for(&aef, None)
+            .unwrap()
+            .to_authentication_info(),
         key
     );
     for bad in ["", "invokers/n", "https://a b", "://x"] {
@@ -251,7 +260,10 @@ fn model_output_is_valid_and_exact() {
     }
     let details = || Some(interface(json!({"fqdn": "aef.example.com"})));
     for (broken, why) in [
-        (entry(details(), Some("a"), vec![SecurityMethod::Psk]), "both"),
+        (
+            entry(details(), Some("a"), vec![SecurityMethod::Psk]),
+            "both",
+        ),
         (entry(None, None, vec![SecurityMethod::Psk]), "neither"),
         (entry(details(), None, vec![]), "no prefSecurityMethods"),
     ] {
@@ -293,7 +305,12 @@ fn model_output_is_valid_and_exact() {
     };
     if let Some(spec) = &spec {
         for problem in &problems {
-            spec.assert_valid(COMMON_29122, "ProblemDetails", &problem.to_json(), "problem");
+            spec.assert_valid(
+                COMMON_29122,
+                "ProblemDetails",
+                &problem.to_json(),
+                "problem",
+            );
         }
         let body = serde_json::to_vec(&notification).unwrap();
         spec.assert_valid(SECURITY_API, "SecurityNotification", &body, "notification");
@@ -323,7 +340,10 @@ fn input_tolerates_unknown_fields_and_values() {
     );
     let aef = ServiceApiInterface::parse("aef.example.com:443").unwrap();
     assert_eq!(
-        *parsed.aef_psk_for(&aef, None).unwrap().to_authentication_info(),
+        *parsed
+            .aef_psk_for(&aef, None)
+            .unwrap()
+            .to_authentication_info(),
         key
     );
     let problem: ProblemDetails =
@@ -342,7 +362,12 @@ fn fixtures_of_the_other_tests_are_valid() {
     let hygiene = format!(
         r#"{{"securityInfo":[{{"interfaceDetails":{{"ipv4Addr":"127.0.0.1","port":8443}},"prefSecurityMethods":["PSK"],"selSecurityMethod":"PSK","authenticationInfo":"{key}"}}],"notificationDestination":"{NOTIFY}"}}"#
     );
-    spec.assert_valid(SECURITY_API, "ServiceSecurity", hygiene.as_bytes(), "hygiene");
+    spec.assert_valid(
+        SECURITY_API,
+        "ServiceSecurity",
+        hygiene.as_bytes(),
+        "hygiene",
+    );
     assert!(
         include_str!("capif3_hygiene.rs").contains(
             r#"{{"securityInfo":[{{"interfaceDetails":{{"ipv4Addr":"127.0.0.1","port":8443}},"prefSecurityMethods":["PSK"],"selSecurityMethod":"PSK","authenticationInfo":"{key}"}}],"notificationDestination":"https://invoker.example/capif-security-notifications"}}"#
@@ -437,11 +462,18 @@ async fn example_ccf_answers_are_valid() {
         spec.assert_valid(SECURITY_API, "ServiceSecurity", &body, "example 200");
     }
     for (target, expected) in [
-        ("/capif-security/v1/trustedInvokers/nobody?authenticationInfo=true", 404),
+        (
+            "/capif-security/v1/trustedInvokers/nobody?authenticationInfo=true",
+            404,
+        ),
         ("/capif-security/v1/other", 404),
     ] {
         let (status, content_type, body) = get(&pki, root, target).await;
-        assert_eq!((status, content_type.as_str()), (expected, PROBLEM_JSON), "{target}");
+        assert_eq!(
+            (status, content_type.as_str()),
+            (expected, PROBLEM_JSON),
+            "{target}"
+        );
         let problem: ProblemDetails = serde_json::from_slice(&body).unwrap();
         assert_eq!(problem.status, Some(expected));
         if let Some(spec) = &spec {
@@ -457,9 +489,10 @@ async fn test_ccf_answers_are_valid() {
     let Some(spec) = spec() else { return };
     let pki = pki::TestPki::new();
     let s = common::setup(&pki, |_| {}).await;
-    s.ccf
-        .store
-        .register_session("inv-1", Arc::new(common::Fixed(AefPsk::from_bytes([1; 32]))));
+    s.ccf.store.register_session(
+        "inv-1",
+        Arc::new(common::Fixed(AefPsk::from_bytes([1; 32]))),
+    );
     // A second listener of the same stand-in, whose apiRoot this test knows.
     let root = common::start_ccf(&pki, s.ccf.clone()).await;
     let (status, _, body) = get(
@@ -470,7 +503,11 @@ async fn test_ccf_answers_are_valid() {
     .await;
     assert_eq!(status, 200);
     spec.assert_valid(SECURITY_API, "ServiceSecurity", &body, "test CCF 200");
-    for behaviour in [common::Behaviour::Normal, common::Behaviour::Forbidden, common::Behaviour::ServerError] {
+    for behaviour in [
+        common::Behaviour::Normal,
+        common::Behaviour::Forbidden,
+        common::Behaviour::ServerError,
+    ] {
         *s.ccf.behaviour.lock().unwrap() = behaviour;
         let (status, content_type, body) = get(
             &pki,
@@ -480,6 +517,11 @@ async fn test_ccf_answers_are_valid() {
         .await;
         assert_ne!(status, 200, "{behaviour:?}");
         assert_eq!(content_type, PROBLEM_JSON, "{behaviour:?}");
-        spec.assert_valid(COMMON_29122, "ProblemDetails", &body, &format!("{behaviour:?}"));
+        spec.assert_valid(
+            COMMON_29122,
+            "ProblemDetails",
+            &body,
+            &format!("{behaviour:?}"),
+        );
     }
 }

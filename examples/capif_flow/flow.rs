@@ -243,7 +243,11 @@ fn discovery(
         .find_map(|kv| kv.strip_prefix("api-invoker-id="))
         .unwrap_or("");
     if path != "/service-apis/v1/allServiceAPIs" {
-        return problem_response(StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND", "no such resource");
+        return problem_response(
+            StatusCode::NOT_FOUND,
+            "RESOURCE_NOT_FOUND",
+            "no such resource",
+        );
     }
     match (onboarded.get(invoker_id), peer_cert) {
         (Some(expected), Some(cert)) if *expected == cert => {}
@@ -315,7 +319,11 @@ fn trusted_invokers(
         );
     }
     let Some(request) = TrustedInvokersRequest::parse(target) else {
-        return problem_response(StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND", "no such resource");
+        return problem_response(
+            StatusCode::NOT_FOUND,
+            "RESOURCE_NOT_FOUND",
+            "no such resource",
+        );
     };
     match store.service_security_json(
         &request.api_invoker_id,

@@ -184,7 +184,9 @@ impl InterfaceDescriptionJson {
                      and '-', a top-level label of 2 to 63 letters, 4 to 253 characters)"
                 )
             }),
-            _ => Err("an InterfaceDescription needs exactly one of ipv4Addr, ipv6Addr, fqdn".into()),
+            _ => {
+                Err("an InterfaceDescription needs exactly one of ipv4Addr, ipv6Addr, fqdn".into())
+            }
         }
     }
 }
@@ -369,9 +371,13 @@ pub(super) fn is_absolute_uri(uri: &str) -> bool {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
         && !rest.is_empty()
-        && rest
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && !matches!(b, b'"' | b'<' | b'>' | b'\\' | b'^' | b'`' | b'{' | b'|' | b'}'))
+        && rest.bytes().all(|b| {
+            b.is_ascii_graphic()
+                && !matches!(
+                    b,
+                    b'"' | b'<' | b'>' | b'\\' | b'^' | b'`' | b'{' | b'|' | b'}'
+                )
+        })
 }
 
 /// TS 29.222 `Cause` of a [`SecurityNotification`] (an open enumeration).

@@ -54,7 +54,12 @@ fn store_round_trips_through_json() {
     let store = CcfKeyStore::default();
     store.register_session("inv-1", Arc::new(Fixed(9)));
     let json = store
-        .service_security_json("inv-1", &[interface_json(8443), interface_json(9443)], true, NOTIFY)
+        .service_security_json(
+            "inv-1",
+            &[interface_json(8443), interface_json(9443)],
+            true,
+            NOTIFY,
+        )
         .unwrap()
         .unwrap();
     let parsed: ServiceSecurity = serde_json::from_slice(&json).unwrap();

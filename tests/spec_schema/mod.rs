@@ -107,7 +107,10 @@ impl Spec {
                 .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
             let yaml: serde_norway::Value = serde_norway::from_str(&text)
                 .unwrap_or_else(|e| panic!("{} is not YAML: {e}", path.display()));
-            files.insert(format!("{BASE}{file}"), openapi_to_json_schema(yaml_to_json(yaml)));
+            files.insert(
+                format!("{BASE}{file}"),
+                openapi_to_json_schema(yaml_to_json(yaml)),
+            );
         }
         let files = Arc::new(files);
         let registry = jsonschema::Registry::new()
@@ -123,7 +126,8 @@ impl Spec {
 
     /// A validator for `#/components/schemas/{schema}` of `file`.
     pub fn validator(&self, file: &str, schema: &str) -> jsonschema::Validator {
-        let root = serde_json::json!({ "$ref": format!("{BASE}{file}#/components/schemas/{schema}") });
+        let root =
+            serde_json::json!({ "$ref": format!("{BASE}{file}#/components/schemas/{schema}") });
         jsonschema::options()
             .with_draft(jsonschema::Draft::Draft4)
             .with_registry(&self.registry)
@@ -141,8 +145,9 @@ impl Spec {
 
     /// Panics unless `body` (JSON text) is a valid `schema` of `file`.
     pub fn assert_valid(&self, file: &str, schema: &str, body: &[u8], what: &str) {
-        let value: Value = serde_json::from_slice(body)
-            .unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {}", String::from_utf8_lossy(body)));
+        let value: Value = serde_json::from_slice(body).unwrap_or_else(|e| {
+            panic!("{what}: not JSON ({e}): {}", String::from_utf8_lossy(body))
+        });
         let errors = self.errors(file, schema, &value);
         assert!(
             errors.is_empty(),
