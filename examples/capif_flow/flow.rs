@@ -194,9 +194,9 @@ fn body_response(
         .unwrap_or_default()
 }
 
-/// The `ProblemDetails` of an error answer (TS 29.122 §5.2.1.2.12), as every role of this
-/// example sends it: `application/problem+json`, with the status, its reason phrase as the
-/// title, a detail and a machine-readable cause.
+/// The `ProblemDetails` of an error answer (TS 29.122), as every role of this example sends
+/// it: `application/problem+json`, with the status, its reason phrase as the title, a detail
+/// and a machine-readable cause (this example's own cause strings).
 pub fn problem(status: StatusCode, cause: &str, detail: &str) -> ProblemDetails {
     ProblemDetails::new(
         status.as_u16(),

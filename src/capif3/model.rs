@@ -1,7 +1,8 @@
 //! The TS 29.222 `CAPIF_Security_API` data this crate reads and writes, and the request target
 //! of the CCF's `trustedInvokers` resource: `InterfaceDescription`, `SecurityMethod`,
-//! `SecurityInformation`, `ServiceSecurity`, `SecurityNotification` (TS 29.222 §8.5.5) and the
-//! error body `ProblemDetails` (TS 29.122 §5.2.1.2.12, media type `application/problem+json`).
+//! `SecurityInformation`, `ServiceSecurity`, `SecurityNotification` (TS 29.222 V18.4.0 OpenAPI:
+//! `TS29222_CAPIF_Security_API.yaml`, `TS29222_CAPIF_Publish_Service_API.yaml`) and the error
+//! body `ProblemDetails` (TS 29.122 `TS29122_CommonData.yaml`, `application/problem+json`).
 //!
 //! Lenient on input, exact on output: unknown fields and unknown enumeration values are
 //! tolerated when parsing (a newer CCF may send them), but serializing refuses (a serde error)
@@ -22,7 +23,7 @@ use crate::kdf::{InterfaceDescription, ServiceApiInterface};
 use crate::secret::AefPsk;
 
 /// `application/problem+json`: the media type of [`ProblemDetails`] error bodies (RFC 9457,
-/// TS 29.122 §5.2.1.2.12).
+/// TS 29.122).
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// A serde error for a value that the OpenAPI schema would refuse.
@@ -39,6 +40,7 @@ fn invalid_output<E: serde::ser::Error>(why: impl fmt::Display) -> E {
 /// assert_eq!(SecurityMethod::from("QUANTUM").as_str(), "QUANTUM");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum SecurityMethod {
     /// `PSK`: security method 1, TLS-PSK (TS 33.122), what this crate implements.
     Psk,
@@ -97,14 +99,16 @@ impl<'de> Deserialize<'de> for SecurityMethod {
     }
 }
 
-/// TS 29.222 `InterfaceDescription` (TS 29.222 §8.2.4.2.3): exactly one of `ipv4Addr`,
+/// TS 29.222 `InterfaceDescription` (CAPIF_Publish_Service_API): exactly one of `ipv4Addr`,
 /// `ipv6Addr`, `fqdn`, and an optional `port`.
 ///
 /// Parsing accepts what [`ServiceApiInterface`] accepts (e.g. `localhost`, mixed-notation
 /// IPv6), so that P0 can be computed from any CCF's or AEF's description. Serializing is
-/// exact: the text must match TS 29.571 (`Ipv4Addr` dotted quad, `Ipv6Addr` RFC 5952 §4 hex
-/// form, `Fqdn` pattern: at least two labels, a top-level label of 2 to 63 letters, no `_`),
-/// otherwise serialization fails. [`to_wire`](Self::to_wire) gives the form this crate sends.
+/// exact, otherwise it fails: `fqdn` must match TS 29.571's `Fqdn` pattern (at least two
+/// labels, a top-level label of 2 to 63 letters, no `_`), and the addresses must be the text
+/// TS 29.122 describes (its schema leaves them plain strings), checked as TS 29.571's
+/// patterns would: `ipv4Addr` a dotted quad, `ipv6Addr` the RFC 5952 §4 form in lowercase
+/// hex, never the §5 mixed notation. [`to_wire`](Self::to_wire) gives the form this crate sends.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InterfaceDescriptionJson {
@@ -245,7 +249,7 @@ impl Serialize for InterfaceDescriptionJson {
     }
 }
 
-/// TS 29.222 `SecurityInformation` (§8.5.4.2.3): names the AEF by `interfaceDetails` **or**
+/// TS 29.222 `SecurityInformation`: names the AEF by `interfaceDetails` **or**
 /// `aefId` (the schema's `oneOf`), with `prefSecurityMethods` (at least one, required).
 /// Parsing tolerates either, both or none (the resolver then simply finds no entry);
 /// serializing requires exactly one and a non-empty `prefSecurityMethods`.
@@ -324,7 +328,7 @@ impl Serialize for SecurityInformation {
     }
 }
 
-/// TS 29.222 `ServiceSecurity` (§8.5.4.2.2). `notificationDestination` is required by the
+/// TS 29.222 `ServiceSecurity`. `notificationDestination` is required by the
 /// schema; parsing tolerates its absence (empty string), serializing requires an absolute
 /// URI (RFC 3986 §4.3: a scheme, `:`, and no space or control character).
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -382,6 +386,7 @@ pub(super) fn is_absolute_uri(uri: &str) -> bool {
 
 /// TS 29.222 `Cause` of a [`SecurityNotification`] (an open enumeration).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RevocationCause {
     /// `OVERLIMIT_USAGE`: the invoker used the service API beyond its limit.
     OverlimitUsage,
@@ -424,7 +429,7 @@ impl<'de> Deserialize<'de> for RevocationCause {
     }
 }
 
-/// TS 29.222 `SecurityNotification` (§8.5.4.2.4): the CCF tells that an invoker's
+/// TS 29.222 `SecurityNotification`: the CCF tells that an invoker's
 /// authorization to some service APIs is revoked (carried by the AEF_Security_API's
 /// `revoke-authorization` and by the CCF's notifications to the invoker). Serializing
 /// requires at least one `apiIds` value.
