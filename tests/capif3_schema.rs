@@ -396,6 +396,16 @@ fn fixtures_of_the_other_tests_are_valid() {
 
 /// One GET over mutually authenticated HTTPS: status, content type, body.
 async fn get(pki: &pki::TestPki, api_root: &str, target: &str) -> (u16, String, Vec<u8>) {
+    request(pki, api_root, hyper::Method::GET, target).await
+}
+
+/// One request over mutually authenticated HTTPS: status, content type, body.
+async fn request(
+    pki: &pki::TestPki,
+    api_root: &str,
+    method: hyper::Method,
+    target: &str,
+) -> (u16, String, Vec<u8>) {
     let addr = api_root.trim_start_matches("https://");
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let tls = Arc::new(pki.client_config(Some(&["aef.example"])));
@@ -408,7 +418,9 @@ async fn get(pki: &pki::TestPki, api_root: &str, target: &str) -> (u16, String, 
             .await
             .unwrap();
     tokio::spawn(conn);
-    let request = hyper::Request::get(target)
+    let request = hyper::Request::builder()
+        .method(method)
+        .uri(target)
         .header("host", addr)
         .header("accept", "application/json, application/problem+json")
         .body(Empty::<Bytes>::new())

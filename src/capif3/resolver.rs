@@ -415,10 +415,11 @@ impl FetchQueue {
 /// * **a key**: `200 OK` with a `securityInfo` entry for this AEF (by interface, else by
 ///   `aefId`) whose method is PSK and whose `authenticationInfo` holds an AEFPSK;
 /// * **unknown**: `404 Not Found` (whatever its body, a `ProblemDetails` or none), or `200 OK`
-///   with no entry for this AEF, or with this AEF's entry for another security method. Each is a well-formed, authenticated statement
-///   from the CCF that this invoker has no PSK for this AEF: what a handshake needs to know,
-///   and the same for an invoker registered elsewhere as for one registered nowhere (an AEF
-///   that told them apart would tell the client);
+///   with no entry for this AEF, or with this AEF's entry for another security method. Each
+///   is a well-formed, authenticated statement from the CCF that this invoker has no PSK for
+///   this AEF: what a handshake needs to know, and the same for an invoker registered
+///   elsewhere as for one registered nowhere (an AEF that told them apart would tell the
+///   client);
 /// * **an error** ([`KeyDeliveryError`], not cached, the handshake is refused): the CCF
 ///   unreachable or slow, any other status, with or without a `ProblemDetails` body (whose
 ///   title and cause are logged at debug level; a `403` says this AEF may not ask, not that the
