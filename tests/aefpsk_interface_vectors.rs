@@ -172,14 +172,21 @@ fn ccf_store_serves_the_vector_key_for_port_less_interfaces() {
     store.register_session("inv-1", Arc::new(FixedSession));
     let interfaces: Vec<_> = VECTORS.iter().map(details).collect();
     let body = store
-        .service_security_json("inv-1", &interfaces, true)
+        .service_security_json("inv-1", &interfaces, true, "https://invoker.example/n")
         .unwrap()
         .expect("known invoker");
     let security: ServiceSecurity = serde_json::from_slice(&body).unwrap();
     assert_eq!(security.security_info.len(), VECTORS.len());
     for (entry, v) in security.security_info.iter().zip(VECTORS) {
-        // The entry echoes the description it was asked for (no invented port) ...
-        assert_eq!(entry.interface_details.as_ref(), Some(&details(v)));
+        // The entry echoes the description it was asked for (no invented port; IPv6 in the
+        // RFC 5952 hex form TS 29.571 requires) ...
+        let echoed = entry.interface_details.as_ref().unwrap();
+        assert_eq!(Some(echoed), details(v).to_wire().ok().as_ref());
+        assert_eq!(echoed.port, details(v).port);
+        assert_eq!(
+            echoed.service_api_interface().unwrap(),
+            details(v).service_api_interface().unwrap()
+        );
         // ... and carries the key of the vector's P0.
         assert_eq!(
             entry.authentication_info.as_deref().map(String::as_str),

@@ -69,7 +69,7 @@ fn answer(invoker_id: &str) -> Option<String> {
         }
     };
     Some(format!(
-        r#"{{"securityInfo":[{{"interfaceDetails":{{"ipv4Addr":"127.0.0.1","port":8443}},"prefSecurityMethods":["PSK"],"selSecurityMethod":"PSK","authenticationInfo":"{key}"}}],"notificationDestination":""}}"#
+        r#"{{"securityInfo":[{{"interfaceDetails":{{"ipv4Addr":"127.0.0.1","port":8443}},"prefSecurityMethods":["PSK"],"selSecurityMethod":"PSK","authenticationInfo":"{key}"}}],"notificationDestination":"https://invoker.example/capif-security-notifications"}}"#
     ))
 }
 

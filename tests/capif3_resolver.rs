@@ -69,6 +69,30 @@ async fn fetches_caches_and_refreshes() {
     assert_eq!(s.ccf.requests.load(Ordering::SeqCst), before);
 }
 
+/// TS 29.222 answers errors with a TS 29.122 `ProblemDetails` (`application/problem+json`):
+/// the resolver's `Accept` names both media types, and a 404 with a `ProblemDetails` body is
+/// an unknown invoker (a decoy, cached), as before.
+#[tokio::test]
+async fn problem_details_answers_are_accepted() {
+    let pki = TestPki::new();
+    let s = setup(&pki, |_| {}).await;
+    assert_eq!(s.resolver.aef_psk("nobody").await.unwrap(), None);
+    assert!(s.resolver.resolve(b"nobody").await.unwrap().is_some());
+    assert_eq!(
+        s.ccf.requests(),
+        1,
+        "the 404 ProblemDetails answer is cached"
+    );
+    let accept = s.ccf.accept.lock().unwrap().clone();
+    assert_eq!(accept.len(), 1);
+    let media: Vec<&str> = accept[0].split(',').map(|m| m.trim()).collect();
+    assert!(
+        media.contains(&"application/json") && media.contains(&"application/problem+json"),
+        "Accept: {:?}",
+        accept[0]
+    );
+}
+
 #[tokio::test]
 async fn every_ccf_fault_is_a_typed_error() {
     let pki = TestPki::new();
@@ -82,6 +106,10 @@ async fn every_ccf_fault_is_a_typed_error() {
             (|e: &KeyDeliveryError| matches!(e, KeyDeliveryError::HttpStatus(500)))
                 as fn(&KeyDeliveryError) -> bool,
         ),
+        // A ProblemDetails body does not make a 403 an "unknown invoker": this AEF may not ask.
+        (Behaviour::Forbidden, |e| {
+            matches!(e, KeyDeliveryError::HttpStatus(403))
+        }),
         (Behaviour::MalformedJson, |e| {
             matches!(e, KeyDeliveryError::MalformedResponse(_))
         }),

@@ -275,7 +275,9 @@ async fn only_the_ccf_may_revoke() {
         other.clone(),
     ))
     .unwrap();
-    let deliveries = notifier.notify("inv-1", Cause::UnexpectedReason).await;
+    let deliveries = notifier
+        .notify("inv-1", RevocationCause::UnexpectedReason)
+        .await;
     assert_eq!(deliveries.len(), 1);
     assert_eq!(deliveries[0].result, Err(RevocationError::HttpStatus(403)));
     let path = "/aef-security/v1/revoke-authorization";
@@ -299,7 +301,9 @@ async fn only_the_ccf_may_revoke() {
         anonymous.clone(),
     ))
     .unwrap();
-    let deliveries = notifier.notify("inv-1", Cause::UnexpectedReason).await;
+    let deliveries = notifier
+        .notify("inv-1", RevocationCause::UnexpectedReason)
+        .await;
     assert!(
         matches!(
             deliveries[0].result,

@@ -148,13 +148,14 @@ fn positive_controls_are_found() {
             security_info: (0..8)
                 .map(|port| SecurityInformation {
                     interface_details: Some(interface_json(port)),
+                    pref_security_methods: vec![SECURITY_METHOD_PSK.into()],
                     authentication_info: Some(
                         marked_key(1, &interface(port)).to_authentication_info(),
                     ),
                     ..Default::default()
                 })
                 .collect(),
-            notification_destination: String::new(),
+            notification_destination: "https://invoker.example/n".into(),
         };
         let json = zeroize::Zeroizing::new(serde_json::to_vec(&security).unwrap());
         drop(json);
@@ -220,7 +221,7 @@ fn service_security_json_leaves_no_copy_in_freed_memory() {
             let last = interfaces.last().unwrap().service_api_interface().unwrap();
             let found = freed_copies(|| {
                 let json = store
-                    .service_security_json("inv-1", &interfaces, true)
+                    .service_security_json("inv-1", &interfaces, true, "https://invoker.example/n")
                     .unwrap()
                     .unwrap();
                 let hex = marked_key(7, &last).to_authentication_info();

@@ -24,9 +24,10 @@ use rustls_capif::capif1e::{
     Capif1eProfile, Capif1eSession, CcfAcceptor, CcfConfig, InvokerConfig, InvokerConnector,
 };
 use rustls_capif::capif3::{
-    AuthorizedCcf, Cause, CcfKeyResolver, CcfKeyResolverConfig, CcfKeyStore,
-    InterfaceDescriptionJson, RevocationHandler, RevocationNotifier, RevocationNotifierConfig,
-    RevocationService, RevocationTarget, SessionEnd, SessionObserver, TrustedInvokersRequest,
+    AuthorizedCcf, CcfKeyResolver, CcfKeyResolverConfig, CcfKeyStore, InterfaceDescriptionJson,
+    ProblemDetails, RevocationCause, RevocationHandler, RevocationNotifier,
+    RevocationNotifierConfig, RevocationService, RevocationTarget, SessionEnd, SessionObserver,
+    TrustedInvokersRequest, PROBLEM_JSON,
 };
 use rustls_capif::http::client::{PskConnectionInfo, PskHttpsConnectorBuilder};
 use rustls_capif::http::ApiInvokerId;
@@ -211,7 +212,10 @@ impl SessionObserver for LoggedNotifier {
             invoker_id.to_string(),
         );
         tokio::spawn(async move {
-            for delivery in notifier.notify(&invoker_id, Cause::UnexpectedReason).await {
+            for delivery in notifier
+                .notify(&invoker_id, RevocationCause::UnexpectedReason)
+                .await
+            {
                 match delivery.result {
                     Ok(()) => log(
                         "ccf",
@@ -240,11 +244,47 @@ impl Drop for Ccf {
 }
 
 fn json_response(status: StatusCode, body: Vec<u8>) -> Response<Full<Bytes>> {
+    body_response(status, "application/json", body)
+}
+
+fn body_response(
+    status: StatusCode,
+    content_type: &'static str,
+    body: Vec<u8>,
+) -> Response<Full<Bytes>> {
     Response::builder()
         .status(status)
-        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .header(hyper::header::CONTENT_TYPE, content_type)
         .body(Full::new(Bytes::from(body)))
         .unwrap_or_default()
+}
+
+/// The `ProblemDetails` of an error answer (TS 29.122), as every role of this example sends
+/// it: `application/problem+json`, with the status, its reason phrase as the title, a detail
+/// and a machine-readable cause (this example's own cause strings).
+pub fn problem(status: StatusCode, cause: &str, detail: &str) -> ProblemDetails {
+    ProblemDetails::new(
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("Error"),
+        detail,
+    )
+    .with_cause(cause)
+}
+
+/// An error answer with the [`problem`] body.
+pub fn problem_response(status: StatusCode, cause: &str, detail: &str) -> Response<Full<Bytes>> {
+    body_response(
+        status,
+        PROBLEM_JSON,
+        problem(status, cause, detail).to_json(),
+    )
+}
+
+/// The invoker's `notificationDestination` (TS 29.222): the URI an invoker gives when it
+/// creates its `trustedInvokers` resource, where the CCF sends its security notifications.
+/// This example's invokers do not make that request, so the CCF stands in a fixed URI.
+pub fn notification_destination(invoker_id: &str) -> String {
+    format!("https://invokers.example/{invoker_id}/capif-security-notifications")
 }
 
 /// CAPIF-1e `GET /service-apis/v1/allServiceAPIs?api-invoker-id=ID` (TS 29.222 discovery):
@@ -268,13 +308,21 @@ fn discovery(
         .find_map(|kv| kv.strip_prefix("api-invoker-id="))
         .unwrap_or("");
     if path != "/service-apis/v1/allServiceAPIs" {
-        return json_response(StatusCode::NOT_FOUND, b"{}".to_vec());
+        return problem_response(
+            StatusCode::NOT_FOUND,
+            "RESOURCE_NOT_FOUND",
+            "no such resource",
+        );
     }
     match (onboarded.get(invoker_id), peer_cert) {
         (Some(expected), Some(cert)) if *expected == cert => {}
         _ => {
             log("ccf", &format!("discovery refused: {invoker_id:?} is not the onboarded owner of this certificate"));
-            return json_response(StatusCode::FORBIDDEN, b"{}".to_vec());
+            return problem_response(
+                StatusCode::FORBIDDEN,
+                "API_INVOKER_NOT_ALLOWED",
+                "the client certificate is not the one onboarded for this API invoker",
+            );
         }
     }
     if let Err(e) = session.check_policy() {
@@ -282,7 +330,11 @@ fn discovery(
             "ccf",
             &format!("CAPIF-1e session of {invoker_id} cannot yield an AEFPSK: {e}"),
         );
-        return json_response(StatusCode::FORBIDDEN, b"{}".to_vec());
+        return problem_response(
+            StatusCode::FORBIDDEN,
+            "SECURITY_METHOD_NOT_AVAILABLE",
+            "this CAPIF-1e session cannot yield an AEFPSK",
+        );
     }
     store.register_session(invoker_id, session.clone());
     log(
@@ -293,6 +345,19 @@ fn discovery(
             session.session_id().len()
         ),
     );
+    // Serialized first: an InterfaceDescription that TS 29.222 would refuse is an error here,
+    // not a panic inside json!.
+    let aef = match serde_json::to_value(&aef) {
+        Ok(aef) => aef,
+        Err(e) => {
+            log("ccf", &format!("discovery: cannot describe the AEF: {e}"));
+            return problem_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "SYSTEM_FAILURE",
+                "the AEF's interface cannot be described",
+            );
+        }
+    };
     let body = serde_json::json!({
         "serviceAPIDescriptions": [{
             "apiName": "hello-api",
@@ -311,13 +376,25 @@ fn trusted_invokers(
     req: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
     let target = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("");
+    if req.method() != hyper::Method::GET {
+        return problem_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            "this CCF serves only GET on trustedInvokers",
+        );
+    }
     let Some(request) = TrustedInvokersRequest::parse(target) else {
-        return json_response(StatusCode::NOT_FOUND, b"{}".to_vec());
+        return problem_response(
+            StatusCode::NOT_FOUND,
+            "RESOURCE_NOT_FOUND",
+            "no such resource",
+        );
     };
     match store.service_security_json(
         &request.api_invoker_id,
         std::slice::from_ref(aef),
         request.authentication_info,
+        &notification_destination(&request.api_invoker_id),
     ) {
         Ok(Some(json)) => {
             log(
@@ -334,11 +411,19 @@ fn trusted_invokers(
                 "ccf",
                 &format!("CAPIF-3: unknown invoker {:?}", request.api_invoker_id),
             );
-            json_response(StatusCode::NOT_FOUND, b"{}".to_vec())
+            problem_response(
+                StatusCode::NOT_FOUND,
+                "RESOURCE_NOT_FOUND",
+                "no security information for this API invoker",
+            )
         }
         Err(e) => {
-            log("ccf", &format!("CAPIF-3: cannot derive a key: {e}"));
-            json_response(StatusCode::INTERNAL_SERVER_ERROR, b"{}".to_vec())
+            log("ccf", &format!("CAPIF-3: cannot answer: {e}"));
+            problem_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "SYSTEM_FAILURE",
+                "the security information cannot be given",
+            )
         }
     }
 }
@@ -443,8 +528,16 @@ fn aef_api(req: &Request<Incoming>) -> Response<Full<Bytes>> {
             let body = serde_json::json!({ "greeting": format!("hello, {invoker}") });
             json_response(StatusCode::OK, body.to_string().into_bytes())
         }
-        Some(_) => json_response(StatusCode::NOT_FOUND, b"{}".to_vec()),
-        None => json_response(StatusCode::UNAUTHORIZED, b"{}".to_vec()),
+        Some(_) => problem_response(
+            StatusCode::NOT_FOUND,
+            "RESOURCE_NOT_FOUND",
+            "no such resource",
+        ),
+        None => problem_response(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "no authenticated API invoker on this connection",
+        ),
     }
 }
 

@@ -32,9 +32,13 @@
 //!   the AEFs when an invoker's session is replaced or removed; the AEF's [`RevocationHandler`]
 //!   / [`RevocationService`] (callers pinned by [`AuthorizedCcf`]) drop its cached key at once.
 //!
+//! Error answers are TS 29.122 `ProblemDetails` ([`ProblemDetails`], `application/problem+json`).
+//! Every body the crate sends, and every fixture its tests accept, is validated against the
+//! official TS 29.222 V18.4.0 OpenAPI files by `tests/capif3_schema.rs`.
+//!
 //! The module's files: `model` (the TS 29.222 serde types and the resource's request target),
 //! `resolver` (the AEF's [`CcfKeyResolver`]), `store` (the CCF's [`CcfKeyStore`]) and
-//! `revocation` (both ends of `revoke-authorization`, with its serde types).
+//! `revocation` (both ends of `revoke-authorization`).
 
 mod model;
 mod resolver;
@@ -45,14 +49,15 @@ mod tests;
 
 pub use crate::error::{KeyDeliveryError, RevocationError};
 pub use model::{
-    InterfaceDescriptionJson, SecurityInformation, ServiceSecurity, TrustedInvokersRequest,
+    InterfaceDescriptionJson, InvalidParam, ProblemDetails, RevocationCause, SecurityInformation,
+    SecurityMethod, SecurityNotification, ServiceSecurity, TrustedInvokersRequest, PROBLEM_JSON,
 };
 pub use resolver::{CcfKeyResolver, CcfKeyResolverConfig};
 pub use revocation::{
-    AuthorizedCcf, Cause, RevocationDelivery, RevocationHandler, RevocationNotifier,
+    AuthorizedCcf, RevocationDelivery, RevocationHandler, RevocationNotifier,
     RevocationNotifierConfig, RevocationResponse, RevocationService, RevocationTarget,
-    RevokeAuthorizationReq, RevokeAuthorizationRsp, SecurityNotification, SessionEnd,
-    SessionObserver, MAX_REVOCATION_BODY, REVOKE_AUTHORIZATION_PATH,
+    RevokeAuthorizationReq, RevokeAuthorizationRsp, SessionEnd, SessionObserver,
+    MAX_REVOCATION_BODY, REVOKE_AUTHORIZATION_PATH,
 };
 pub use store::{AefPskSource, CcfKeyStore, CcfKeyStoreConfig};
 

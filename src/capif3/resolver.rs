@@ -409,17 +409,21 @@ impl FetchQueue {
 ///
 /// # Answers
 ///
-/// Each fetch is one `GET …/trustedInvokers/{apiInvokerId}`; the answer is one of:
+/// Each fetch is one `GET …/trustedInvokers/{apiInvokerId}` with `Accept: application/json,
+/// application/problem+json` (TS 29.222 answers errors with a TS 29.122 `ProblemDetails`); the
+/// answer is one of:
 ///
 /// * **a key**: `200 OK` with a `securityInfo` entry for this AEF (by interface, else by
 ///   `aefId`) whose method is PSK and whose `authenticationInfo` holds an AEFPSK;
-/// * **unknown**: `404 Not Found`, or `200 OK` with no entry for this AEF, or with this
-///   AEF's entry for another security method. Each is a well-formed, authenticated statement
-///   from the CCF that this invoker has no PSK for this AEF: what a handshake needs to know,
-///   and the same for an invoker registered elsewhere as for one registered nowhere (an AEF
-///   that told them apart would tell the client);
+/// * **unknown**: `404 Not Found` (whatever its body, a `ProblemDetails` or none), or `200 OK`
+///   with no entry for this AEF, or with this AEF's entry for another security method. Each
+///   is a well-formed, authenticated statement from the CCF that this invoker has no PSK for
+///   this AEF: what a handshake needs to know, and the same for an invoker registered
+///   elsewhere as for one registered nowhere (an AEF that told them apart would tell the
+///   client);
 /// * **an error** ([`KeyDeliveryError`], not cached, the handshake is refused): the CCF
-///   unreachable or slow, any other status (a `403` says this AEF may not ask, not that the
+///   unreachable or slow, any other status, with or without a `ProblemDetails` body (whose
+///   title and cause are logged at debug level; a `403` says this AEF may not ask, not that the
 ///   invoker is unknown), a malformed or oversized body, this AEF's PSK entry without a
 ///   valid key, or the fetch shed under load ([`KeyDeliveryError::Overloaded`]). Caching
 ///   those would hide an outage or a misconfiguration for a TTL.
@@ -655,7 +659,8 @@ impl ResolverInner {
         );
         let request = hyper::Request::get(uri)
             .header(hyper::header::HOST, root.authority.as_str())
-            .header(hyper::header::ACCEPT, "application/json")
+            // A ServiceSecurity, or a ProblemDetails with an error status (TS 29.122).
+            .header(hyper::header::ACCEPT, ACCEPT)
             .body(Empty::<Bytes>::new())
             .map_err(|e| KeyDeliveryError::MalformedResponse(format!("request: {e}")))?;
         let response = sender
@@ -686,8 +691,12 @@ impl ResolverInner {
                 })?;
                 self.classify(&security)
             }
+            // "No such invoker" (a ProblemDetails body or any other: the status decides).
             404 => Ok(Fetched::Unknown),
-            other => Err(KeyDeliveryError::HttpStatus(other)),
+            other => {
+                log_problem(other, response.into_body()).await;
+                Err(KeyDeliveryError::HttpStatus(other))
+            }
         };
         drop(sender);
         driver.abort();
@@ -714,12 +723,35 @@ impl ResolverInner {
         };
         if entry
             .sel_security_method
-            .as_deref()
-            .is_some_and(|m| m != SECURITY_METHOD_PSK)
+            .as_ref()
+            .is_some_and(|m| *m != SecurityMethod::Psk)
         {
             return Ok(Fetched::Unknown);
         }
         entry.aef_psk().map(|k| Fetched::Key(Arc::new(k)))
+    }
+}
+
+/// The `Accept` header of a CAPIF-3 request: the `ServiceSecurity` of a `200 OK`, and the
+/// TS 29.122 `ProblemDetails` of an error answer.
+pub(super) const ACCEPT: &str = "application/json, application/problem+json";
+
+/// Logs (debug) what a CCF's error answer says, if its body is a `ProblemDetails`: the status
+/// alone decides the outcome, the body only helps an operator. Read within the fetch's
+/// deadline and size bound; quoted with `{:?}`, so nothing the CCF sends reaches the log
+/// unescaped.
+async fn log_problem(status: u16, body: hyper::body::Incoming) {
+    let Ok(body) = Limited::new(body, MAX_RESPONSE_BODY).collect().await else {
+        return;
+    };
+    if let Ok(problem) = serde_json::from_slice::<ProblemDetails>(&body.to_bytes()) {
+        log::debug!(
+            "CAPIF-3: the CCF answered HTTP {status}: ProblemDetails title {:?}, cause {:?}, \
+             detail {:?}",
+            problem.title,
+            problem.cause,
+            problem.detail
+        );
     }
 }
 

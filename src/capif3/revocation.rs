@@ -57,61 +57,8 @@ const NO_FEATURES: &str = "0";
 // ---------------------------------------------------------------------------------------------
 // The TS 29.222 bodies
 
-/// TS 29.222 `Cause` (CAPIF_Security_API): why an invoker's authorization is revoked. An
-/// unknown value is kept as [`Cause::Other`] (the schema's forward-compatible `anyOf`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Cause {
-    /// `OVERLIMIT_USAGE`: the invoker used the service API over its limit.
-    OverlimitUsage,
-    /// `UNEXPECTED_REASON`: any other reason. This crate's CCF side sends it when an invoker's
-    /// CAPIF-1e session (and so its AEFPSK) is replaced, removed or evicted.
-    UnexpectedReason,
-    /// A value this version does not know.
-    Other(String),
-}
-
-impl Cause {
-    /// The wire value.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::OverlimitUsage => "OVERLIMIT_USAGE",
-            Self::UnexpectedReason => "UNEXPECTED_REASON",
-            Self::Other(s) => s,
-        }
-    }
-}
-
-impl Serialize for Cause {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for Cause {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(deserializer)?;
-        Ok(match s.as_str() {
-            "OVERLIMIT_USAGE" => Self::OverlimitUsage,
-            "UNEXPECTED_REASON" => Self::UnexpectedReason,
-            _ => Self::Other(s),
-        })
-    }
-}
-
-/// TS 29.222 `SecurityNotification`: whose authorization is revoked, for which APIs, why.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SecurityNotification {
-    /// `apiInvokerId`
-    pub api_invoker_id: String,
-    /// `aefId`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aef_id: Option<String>,
-    /// `apiIds` (at least one).
-    pub api_ids: Vec<String>,
-    /// `cause`
-    pub cause: Cause,
-}
+// `SecurityNotification` and its cause (`RevocationCause`) are in `model`, with the other
+// TS 29.222 types.
 
 /// TS 29.222 `RevokeAuthorizationReq`, the body of `POST .../revoke-authorization`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -146,7 +93,7 @@ struct NotificationIn {
     api_invoker_id: Option<String>,
     aef_id: Option<String>,
     api_ids: Option<Vec<String>>,
-    cause: Option<Cause>,
+    cause: Option<RevocationCause>,
 }
 
 /// TS 29.122 `ProblemDetails`, as this module writes it.
@@ -633,7 +580,11 @@ impl RevocationNotifier {
 
     /// Tells every AEF that `invoker_id`'s authorization is revoked for `cause`; one
     /// [`RevocationDelivery`] per AEF, in the configured order.
-    pub async fn notify(&self, invoker_id: &str, cause: Cause) -> Vec<RevocationDelivery> {
+    pub async fn notify(
+        &self,
+        invoker_id: &str,
+        cause: RevocationCause,
+    ) -> Vec<RevocationDelivery> {
         let mut tasks = Vec::with_capacity(self.inner.targets.len());
         for index in 0..self.inner.targets.len() {
             let inner = self.inner.clone();
@@ -679,7 +630,7 @@ impl SessionObserver for RevocationNotifier {
         };
         let (notifier, invoker_id) = (self.clone(), invoker_id.to_string());
         runtime.spawn(async move {
-            for delivery in notifier.notify(&invoker_id, Cause::UnexpectedReason).await {
+            for delivery in notifier.notify(&invoker_id, RevocationCause::UnexpectedReason).await {
                 match delivery.result {
                     Ok(()) => log::debug!(
                         "CAPIF-3: told AEF {} that {invoker_id:?}'s authorization is revoked ({how:?})",
@@ -701,7 +652,7 @@ impl NotifierInner {
         &self,
         index: usize,
         invoker_id: String,
-        cause: Cause,
+        cause: RevocationCause,
     ) -> Result<(), RevocationError> {
         let (root, target) = &self.targets[index];
         let body = RevokeAuthorizationReq {
@@ -848,7 +799,7 @@ mod tests {
         let parsed = RevocationHandler::parse(body).unwrap();
         assert_eq!(
             parsed.revoke_info.cause,
-            Cause::Other("SOMETHING_NEW".into())
+            RevocationCause::Other("SOMETHING_NEW".into())
         );
         let r = h.handle(body);
         assert_eq!((r.status, r.content_type), (200, "application/json"));
@@ -866,7 +817,7 @@ mod tests {
                 api_invoker_id: "inv-1".into(),
                 aef_id: None,
                 api_ids: vec!["api-1".into()],
-                cause: Cause::UnexpectedReason,
+                cause: RevocationCause::UnexpectedReason,
             },
             supported_features: "0".into(),
         };

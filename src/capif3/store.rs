@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use zeroize::Zeroizing;
 
+use super::model;
 use super::*;
 use crate::error::Error;
 use crate::kdf::ServiceApiInterface;
@@ -398,18 +399,39 @@ impl CcfKeyStore {
     /// (answer 404). The JSON text holds keys: it is written into a buffer that wipes every
     /// block it outgrows, and is zeroized on drop (copies the HTTP stack makes to send it are
     /// not).
+    ///
+    /// The body is valid against TS 29.222's schema: `notification_destination` is the
+    /// invoker's notification URI (the one it gave when it created its `trustedInvokers`
+    /// resource; TS 29.222 requires it), and must be an absolute URI; each interface is sent
+    /// as [`InterfaceDescriptionJson::to_wire`] gives it (IPv6 in RFC 5952 hex form). An
+    /// interface that P0 accepts but a body cannot name (an `fqdn` such as `localhost` or one
+    /// with `_`, which TS 29.571's `Fqdn` refuses) is [`Error::InvalidInterface`], as is any
+    /// interface without a P0; a bad URI is [`Error::InvalidConfig`]. Both are checked before
+    /// the invoker is looked up.
     pub fn service_security_json(
         &self,
         invoker_id: &str,
         interfaces: &[InterfaceDescriptionJson],
         with_keys: bool,
+        notification_destination: &str,
     ) -> Result<Option<Zeroizing<Vec<u8>>>, Error> {
+        if !model::is_absolute_uri(notification_destination) {
+            return Err(Error::InvalidConfig(
+                "ServiceSecurity notificationDestination must be an absolute URI".into(),
+            ));
+        }
+        let wire = interfaces
+            .iter()
+            .map(|details| Ok((details.service_api_interface()?, details.to_wire()?)))
+            .collect::<Result<Vec<_>, Error>>()?;
         if !self.contains(invoker_id) {
             return Ok(None);
         }
-        let mut security = ServiceSecurity::default();
-        for details in interfaces {
-            let interface = details.service_api_interface()?;
+        let mut security = ServiceSecurity {
+            security_info: Vec::with_capacity(wire.len()),
+            notification_destination: notification_destination.to_string(),
+        };
+        for (interface, details) in wire {
             let authentication_info = if with_keys {
                 match self.aef_psk(invoker_id, &interface)? {
                     Some(psk) => Some(psk.to_authentication_info()),
@@ -419,10 +441,10 @@ impl CcfKeyStore {
                 None
             };
             security.security_info.push(SecurityInformation {
-                interface_details: Some(details.clone()),
+                interface_details: Some(details),
                 aef_id: None,
-                pref_security_methods: vec![SECURITY_METHOD_PSK.to_string()],
-                sel_security_method: Some(SECURITY_METHOD_PSK.to_string()),
+                pref_security_methods: vec![SecurityMethod::Psk],
+                sel_security_method: Some(SecurityMethod::Psk),
                 authentication_info,
             });
         }
@@ -512,7 +534,7 @@ mod store_tests {
             ..Default::default()
         };
         store
-            .service_security_json(invoker_id, &[details], true)
+            .service_security_json(invoker_id, &[details], true, "https://invoker.example/n")
             .unwrap()
     }
 

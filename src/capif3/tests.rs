@@ -7,6 +7,26 @@ use crate::error::Error;
 use crate::kdf::ServiceApiInterface;
 use crate::secret::AefPsk;
 
+#[path = "../../tests/spec_schema/mod.rs"]
+mod spec_schema;
+
+/// The `notificationDestination` of the bodies in these tests.
+const NOTIFY: &str = "https://invoker.example/capif-security-notifications";
+
+/// Parses a `ServiceSecurity` fixture, after checking that it is a valid body per TS 29.222's
+/// OpenAPI (a fixture the schema refuses would test the resolver on a body no CCF may send).
+fn fixture(json: &str) -> ServiceSecurity {
+    if let Some(spec) = spec_schema::Spec::load() {
+        spec.assert_valid(
+            spec_schema::SECURITY_API,
+            "ServiceSecurity",
+            json.as_bytes(),
+            "fixture",
+        );
+    }
+    serde_json::from_str(json).unwrap()
+}
+
 fn interface_json(port: u16) -> InterfaceDescriptionJson {
     InterfaceDescriptionJson {
         ipv4_addr: Some("127.0.0.1".into()),
@@ -34,7 +54,12 @@ fn store_round_trips_through_json() {
     let store = CcfKeyStore::default();
     store.register_session("inv-1", Arc::new(Fixed(9)));
     let json = store
-        .service_security_json("inv-1", &[interface_json(8443), interface_json(9443)], true)
+        .service_security_json(
+            "inv-1",
+            &[interface_json(8443), interface_json(9443)],
+            true,
+            NOTIFY,
+        )
         .unwrap()
         .unwrap();
     let parsed: ServiceSecurity = serde_json::from_slice(&json).unwrap();
@@ -59,11 +84,11 @@ fn store_round_trips_through_json() {
         KeyDeliveryError::NoEntryForInterface
     );
     assert!(store
-        .service_security_json("nobody", &[interface_json(1)], true)
+        .service_security_json("nobody", &[interface_json(1)], true, NOTIFY)
         .unwrap()
         .is_none());
     let no_keys = store
-        .service_security_json("inv-1", &[interface_json(8443)], false)
+        .service_security_json("inv-1", &[interface_json(8443)], false, NOTIFY)
         .unwrap()
         .unwrap();
     let parsed: ServiceSecurity = serde_json::from_slice(&no_keys).unwrap();
@@ -76,10 +101,10 @@ fn store_round_trips_through_json() {
 #[test]
 fn malformed_entries_are_typed_errors() {
     let aef = ServiceApiInterface::parse("aef.example:443").unwrap();
-    let parse = |s: &str| serde_json::from_str::<ServiceSecurity>(s).unwrap();
+    let parse = fixture;
     let entry = |extra: &str| {
         format!(
-            r#"{{"securityInfo":[{{"interfaceDetails":{{"fqdn":"AEF.example.","port":443}},"prefSecurityMethods":["PSK"]{extra}}}]}}"#
+            r#"{{"securityInfo":[{{"interfaceDetails":{{"fqdn":"AEF.example.","port":443}},"prefSecurityMethods":["PSK"]{extra}}}],"notificationDestination":"{NOTIFY}"}}"#
         )
     };
     assert_eq!(
@@ -141,19 +166,15 @@ fn request_targets() {
 
 #[test]
 fn the_entry_for_this_interface_wins_over_an_aef_id_match() {
-    let entry = |interface: &str, aef_id: &str, key: u8| {
-        format!(
-            r#"{{"interfaceDetails":{{"fqdn":"{interface}","port":8443}},"aefId":"{aef_id}","authenticationInfo":"{}"}}"#,
-            format!("{key:02x}").repeat(32)
-        )
-    };
-    // The aefId entry comes first in the list; the interface entry must still win.
+    let key = |key: u8| format!("{key:02x}").repeat(32);
+    // The aefId entry comes first in the list; the interface entry must still win. (Each
+    // entry names the AEF one way only: the schema's oneOf.)
     let json = format!(
-        r#"{{"securityInfo":[{},{}]}}"#,
-        entry("other.example", "aef01", 1),
-        entry("aef.example", "aef02", 2)
+        r#"{{"securityInfo":[{{"aefId":"aef01","prefSecurityMethods":["PSK"],"authenticationInfo":"{}"}},{{"interfaceDetails":{{"fqdn":"aef.example","port":8443}},"prefSecurityMethods":["PSK"],"authenticationInfo":"{}"}}],"notificationDestination":"{NOTIFY}"}}"#,
+        key(1),
+        key(2)
     );
-    let security: ServiceSecurity = serde_json::from_str(&json).unwrap();
+    let security = fixture(&json);
     let aef = ServiceApiInterface::parse("aef.example:8443").unwrap();
     assert_eq!(
         security.aef_psk_for(&aef, Some("aef01")).unwrap(),
@@ -171,4 +192,19 @@ fn the_entry_for_this_interface_wins_over_an_aef_id_match() {
         security.aef_psk_for(&raw, None).unwrap(),
         AefPsk::from_bytes([2; 32])
     );
+}
+
+/// What the store emits is a valid `ServiceSecurity`: checked against the schema here too, on
+/// the body of the round trip above.
+#[test]
+fn store_bodies_validate() {
+    let store = CcfKeyStore::default();
+    store.register_session("inv-1", Arc::new(Fixed(9)));
+    for with_keys in [true, false] {
+        let json = store
+            .service_security_json("inv-1", &[interface_json(8443)], with_keys, NOTIFY)
+            .unwrap()
+            .unwrap();
+        fixture(core::str::from_utf8(&json).unwrap());
+    }
 }

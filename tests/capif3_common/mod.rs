@@ -19,7 +19,10 @@ use crate::pki::TestPki;
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Behaviour {
     Normal,
+    /// 500 with a ProblemDetails body.
     ServerError,
+    /// 403 with a ProblemDetails body (this AEF may not ask).
+    Forbidden,
     MalformedJson,
     NoEntry,
     Slow,
@@ -39,6 +42,8 @@ pub struct Ccf {
     pub delay: Mutex<Duration>,
     /// The invoker IDs asked for, in order.
     pub asked: Mutex<Vec<String>>,
+    /// The `Accept` header of each request, in order.
+    pub accept: Mutex<Vec<String>>,
     /// If set, answers instead of the store: `Some(body)` is a 200 with that
     /// `ServiceSecurity`, `None` a 404.
     pub custom: Mutex<Option<CustomAnswer>>,
@@ -59,12 +64,27 @@ async fn handle(
     let reply = |status: u16, body: Vec<u8>| {
         Ok(Response::builder()
             .status(status)
+            .header("content-type", "application/json")
             .body(Full::new(Bytes::from(body)))
             .unwrap())
     };
+    let problem = |status: u16, detail: &str| {
+        Ok(Response::builder()
+            .status(status)
+            .header("content-type", PROBLEM_JSON)
+            .body(Full::new(Bytes::from(problem_body(status, detail))))
+            .unwrap())
+    };
+    ccf.accept.lock().unwrap().push(
+        req.headers()
+            .get("accept")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string(),
+    );
     let target = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("");
     let Some(parsed) = TrustedInvokersRequest::parse(target) else {
-        return reply(404, b"{}".to_vec());
+        return problem(404, "no such resource");
     };
     ccf.asked
         .lock()
@@ -77,11 +97,12 @@ async fn handle(
     if let Some(custom) = *ccf.custom.lock().unwrap() {
         return match custom(&parsed.api_invoker_id) {
             Some(json) => reply(200, json.into_bytes()),
-            None => reply(404, b"{}".to_vec()),
+            None => problem(404, "unknown API invoker"),
         };
     }
     match behaviour {
-        Behaviour::ServerError => return reply(500, b"oops".to_vec()),
+        Behaviour::ServerError => return problem(500, "oops"),
+        Behaviour::Forbidden => return problem(403, "this AEF may not ask"),
         Behaviour::MalformedJson => return reply(200, b"{\"securityInfo\": [".to_vec()),
         Behaviour::HugeBody => return reply(200, vec![b' '; 200 * 1024]),
         Behaviour::Slow => tokio::time::sleep(Duration::from_secs(3)).await,
@@ -102,12 +123,21 @@ async fn handle(
             &parsed.api_invoker_id,
             &interfaces,
             parsed.authentication_info,
+            NOTIFICATION_DESTINATION,
         )
         .unwrap()
     {
         Some(json) => reply(200, json.to_vec()),
-        None => reply(404, b"{}".to_vec()),
+        None => problem(404, "unknown API invoker"),
     }
+}
+
+/// The `notificationDestination` of this CCF's bodies.
+pub const NOTIFICATION_DESTINATION: &str = "https://invoker.example/capif-security-notifications";
+
+/// The TS 29.122 `ProblemDetails` body of this CCF's error answers.
+pub fn problem_body(status: u16, detail: &str) -> Vec<u8> {
+    ProblemDetails::new(status, "CCF error", detail).to_json()
 }
 
 /// Starts a CCF serving CAPIF-3 on loopback; returns its apiRoot.
@@ -159,6 +189,7 @@ pub async fn setup(pki: &TestPki, configure: impl FnOnce(&mut CcfKeyResolverConf
         requests: AtomicUsize::new(0),
         delay: Mutex::new(Duration::ZERO),
         asked: Mutex::new(Vec::new()),
+        accept: Mutex::new(Vec::new()),
         custom: Mutex::new(None),
     });
     let api_root = start_ccf(pki, ccf.clone()).await;
