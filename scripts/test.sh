@@ -37,6 +37,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
+# The schema tests validate CAPIF bodies against the 3GPP OpenAPI files beside the repository.
+if [ ! -d ../shared/spec/3gpp-rel18 ] && [ "${RUSTLS_CAPIF_SKIP_SPEC:-}" != 1 ]; then
+  echo "scripts/test.sh: the 3GPP OpenAPI files are not in ../shared/spec/3gpp-rel18: the schema" \
+    "tests will fail; put TS 29.222 V18.4.0 and its common data there, or set" \
+    "RUSTLS_CAPIF_SKIP_SPEC=1 to skip them" >&2
+fi
+
 command -v openssl >/dev/null 2>&1 && echo "peer: $(openssl version)" >&2
 command -v gnutls-cli >/dev/null 2>&1 && echo "peer: $(gnutls-cli --version | head -n 1)" >&2
 
