@@ -192,6 +192,8 @@ pub async fn start_ccf(pki: &TestPki, ccf: Arc<Ccf>) -> String {
         loop {
             let (tcp, _) = listener.accept().await.unwrap();
             ccf.connections.fetch_add(1, Ordering::SeqCst);
+            // As a production HTTPS server does: no Nagle delay on small answers.
+            let _ = tcp.set_nodelay(true);
             let acceptor = tokio_rustls::TlsAcceptor::from(config.clone());
             let ccf = ccf.clone();
             tokio::spawn(async move {
