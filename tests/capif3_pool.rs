@@ -242,3 +242,18 @@ async fn http2_can_be_turned_off() {
         0
     );
 }
+
+#[tokio::test]
+async fn a_failed_connection_says_what_failed() {
+    let pki = TestPki::new();
+    let s = setup(&pki, |c| {
+        c.tls = Arc::new(TestPki::new().client_config(Some(&["aef.example"])))
+    })
+    .await;
+    let err = s.resolver.aef_psk("inv-1").await.unwrap_err().to_string();
+    assert!(err.contains("TLS with 127.0.0.1:"), "{err}");
+    assert!(err.contains("certificate"), "{err}");
+    // Pooling does not keep a failed connection: the next fetch tries again.
+    assert!(s.resolver.aef_psk("inv-2").await.is_err());
+    assert_eq!(s.ccf.connections(), 2);
+}

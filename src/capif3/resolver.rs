@@ -505,6 +505,20 @@ impl FetchQueue {
 /// decision above depends on arrival order and on the identity's own cache entry, never on
 /// what the CCF answered.
 ///
+/// # Connections to the CCF
+///
+/// Fetches go through one pooled HTTP client (hyper-util's) per resolver: idle keep-alive
+/// connections are reused (at most [`pool_max_idle`](CcfKeyResolverConfig::pool_max_idle),
+/// closed after [`pool_idle_timeout`](CcfKeyResolverConfig::pool_idle_timeout)), HTTP/2 is
+/// spoken when the CCF selects `h2` by ALPN ([`http2`](CcfKeyResolverConfig::http2)), and a
+/// new connection resumes the TLS session of an earlier one (the one
+/// [`tls`](CcfKeyResolverConfig::tls) config, and so its session cache, serves them all). So
+/// a cold invoker's fetch is one HTTP round trip on an open connection, not a TCP and
+/// mutual-TLS handshake. Each fetch in flight holds at most one connection: with the
+/// defaults, at most `max_concurrent_fetches` connections are open, and with HTTP/2 one
+/// carries every fetch once a cold burst has settled (hyper-util closes the extra HTTP/2
+/// connections such a burst opened in parallel as soon as their ALPN says `h2`).
+///
 /// The keys it caches and the response body it parses are zeroized, and cached keys sit
 /// behind pointers so that a growing cache leaves no copy in freed memory; copies the key
 /// passes through inside rustls's and hyper's I/O buffers are freed with the connection,
