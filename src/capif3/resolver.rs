@@ -13,7 +13,7 @@ use http_body_util::{BodyExt, Empty, Limited};
 use hyper::body::Bytes;
 use zeroize::Zeroizing;
 
-use super::client::{alpn_protocols, ccf_client, error_chain, CcfClient};
+use super::client::{alpn_protocols, error_chain, CcfClient};
 use super::*;
 use crate::error::Error;
 use crate::kdf::ServiceApiInterface;
@@ -516,8 +516,9 @@ impl FetchQueue {
 /// a cold invoker's fetch is one HTTP round trip on an open connection, not a TCP and
 /// mutual-TLS handshake. Each fetch in flight holds at most one connection: with the
 /// defaults, at most `max_concurrent_fetches` connections are open, and with HTTP/2 one
-/// carries every fetch once a cold burst has settled (hyper-util closes the extra HTTP/2
-/// connections such a burst opened in parallel as soon as their ALPN says `h2`).
+/// carries every fetch, from a cold start too (while no connection has answered, fetches go
+/// one at a time, so that a burst does not open a connection per fetch before ALPN says
+/// `h2`).
 ///
 /// The keys it caches and the response body it parses are zeroized, and cached keys sit
 /// behind pointers so that a growing cache leaves no copy in freed memory; copies the key
@@ -569,7 +570,7 @@ impl CcfKeyResolver {
             config.tls = Arc::new(tls);
         }
         let fetches = FetchQueue::new(config.max_concurrent_fetches, config.max_queued_fetches);
-        let client = ccf_client(&config, &root);
+        let client = CcfClient::new(&config, &root);
         Ok(Self {
             inner: Arc::new(ResolverInner {
                 config,
