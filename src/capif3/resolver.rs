@@ -63,9 +63,9 @@ pub struct CcfKeyResolverConfig {
     /// connection is free, request, body).
     /// Default 5 s.
     pub fetch_timeout: Duration,
-    /// Fetches in flight at once (each is one CAPIF-3 request to the CCF). This also bounds
-    /// the connections to the CCF: with HTTP/1.1 each fetch in flight holds one connection,
-    /// with HTTP/2 they share one. Default 16.
+    /// Fetches in flight at once (each is one CAPIF-3 request to the CCF). This is also the
+    /// most connections to the CCF open at once (the pool size): with HTTP/1.1 each fetch in
+    /// flight holds one, with HTTP/2 one carries them all. Default 16.
     pub max_concurrent_fetches: usize,
     /// Fetches that may wait for a slot. When the queue is full, the *oldest* waiting fetch
     /// is shed (it fails with [`KeyDeliveryError::Overloaded`], the handshake is refused like
@@ -85,10 +85,10 @@ pub struct CcfKeyResolverConfig {
     /// Default 10 000 (under 8 MB even with 256-octet invoker IDs).
     pub max_cached_unknown: usize,
     /// Idle keep-alive connections to the CCF kept for later fetches (hyper-util's
-    /// `pool_max_idle_per_host`). With at least `max_concurrent_fetches` of them, a steady
-    /// load never opens more than `max_concurrent_fetches` HTTP/1.1 connections; with HTTP/2
-    /// one connection carries every fetch. 0 turns pooling off: one new connection (TCP and
-    /// a TLS handshake, resumed when the session cache allows) per fetch. Default 16.
+    /// `pool_max_idle_per_host`). Fewer than `max_concurrent_fetches` means HTTP/1.1 bursts
+    /// close and reopen connections (an HTTP/2 CCF needs one). 0 turns pooling off: one new
+    /// connection (TCP and a TLS handshake, resumed when the session cache allows) per
+    /// fetch. Default 16.
     pub pool_max_idle: usize,
     /// How long an idle connection to the CCF is kept before it is closed. Default 30 s.
     pub pool_idle_timeout: Duration,
@@ -523,7 +523,9 @@ impl FetchQueue {
 /// The keys it caches and the response body it parses are zeroized, and cached keys sit
 /// behind pointers so that a growing cache leaves no copy in freed memory; copies the key
 /// passes through inside rustls's and hyper's I/O buffers are freed with the connection,
-/// not wiped.
+/// not wiped (a pooled connection lives until
+/// [`pool_idle_timeout`](CcfKeyResolverConfig::pool_idle_timeout) after its last fetch, its
+/// buffers overwritten by later fetches).
 ///
 /// ```no_run
 /// use std::sync::Arc;
