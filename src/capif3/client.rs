@@ -13,7 +13,6 @@
 //! * **HTTP/2 by ALPN** (RFC 7301, RFC 9113 §3.2): the connector offers `h2` then `http/1.1`
 //!   (or `http/1.1` only); when the CCF selects `h2`, hyper-util multiplexes every fetch over
 //!   that connection.
-//!
 //! * **At most `max_concurrent_fetches` connections open** (the connections hold permits of a
 //!   semaphore): hyper-util may go on opening a connection in the background for a request
 //!   that an idle connection served meanwhile; such a connection waits for a permit (at
@@ -21,9 +20,9 @@
 //! * **One HTTP/2 connection, even from a cold start**: while no connection to the CCF has
 //!   answered a request (at start, or after every pooled connection closed) and the CCF has
 //!   not been seen to speak HTTP/1.1, fetches go one at a time until one has; later fetches
-//!   find that connection in the pool. Without this, a
-//!   burst of cold fetches would open one connection each before ALPN could tell hyper-util
-//!   that one HTTP/2 connection serves them all.
+//!   find that connection in the pool. Without this, a burst of cold fetches would open one
+//!   connection each before ALPN could tell hyper-util that one HTTP/2 connection serves them
+//!   all. (If the CCF is down, fetches fail one after another, each within its timeout.)
 //!
 //! The number of requests in flight is bounded by the resolver's fetch slots, not here.
 
