@@ -37,9 +37,11 @@
 //! official TS 29.222 V18.4.0 OpenAPI files by `tests/capif3_schema.rs`.
 //!
 //! The module's files: `model` (the TS 29.222 serde types and the resource's request target),
-//! `resolver` (the AEF's [`CcfKeyResolver`]), `store` (the CCF's [`CcfKeyStore`]) and
+//! `resolver` (the AEF's [`CcfKeyResolver`]), `client` (its pooled HTTP client to
+//! the CCF: keep-alive, TLS session resumption, HTTP/2 by ALPN), `store` (the CCF's [`CcfKeyStore`]) and
 //! `revocation` (both ends of `revoke-authorization`).
 
+mod client;
 mod model;
 mod resolver;
 mod revocation;

@@ -13,6 +13,7 @@ use http_body_util::{BodyExt, Empty, Limited};
 use hyper::body::Bytes;
 use zeroize::Zeroizing;
 
+use super::client::{alpn_protocols, error_chain, CcfClient};
 use super::*;
 use crate::error::Error;
 use crate::kdf::ServiceApiInterface;
@@ -29,9 +30,12 @@ pub struct CcfKeyResolverConfig {
     /// `{apiRoot}` of the CCF, `https://host[:port][/prefix]`.
     pub api_root: String,
     /// rustls client config for CAPIF-3: trusts the CCF's CA and presents the AEF's
-    /// certificate (mutual authentication). Its ALPN list is replaced by `http/1.1`, the
-    /// protocol the resolver speaks. Its crypto provider's `SecureRandom` also makes the
-    /// decoy keys of unknown invokers.
+    /// certificate (mutual authentication). Its ALPN list is replaced by `h2`, `http/1.1`
+    /// (or `http/1.1` alone, see [`http2`](Self::http2)). Every connection to the CCF is
+    /// made with this one config, so its session cache (`resumption`: rustls's in-memory
+    /// cache by default) resumes earlier TLS sessions with the CCF instead of running a full
+    /// handshake. Its crypto provider's `SecureRandom` also makes the decoy keys of unknown
+    /// invokers.
     pub tls: Arc<rustls::ClientConfig>,
     /// This AEF's interface: the `securityInfo` entry whose `interfaceDetails` give this P0
     /// is used; failing that, an entry whose `interfaceDetails` have no `port` and name this
@@ -55,10 +59,13 @@ pub struct CcfKeyResolverConfig {
     /// an invoker registered since its "unknown" answer was cached, is picked up sooner: a
     /// binder mismatch refetches, see `min_refresh_interval`.) Default 60 s.
     pub ttl: Duration,
-    /// Time limit of one fetch (waiting for a fetch slot, connect, TLS, request, body).
+    /// Time limit of one fetch (waiting for a fetch slot, connect and TLS when no pooled
+    /// connection is free, request, body).
     /// Default 5 s.
     pub fetch_timeout: Duration,
-    /// Fetches in flight at once (each is one CAPIF-3 request to the CCF). Default 16.
+    /// Fetches in flight at once (each is one CAPIF-3 request to the CCF). This is also the
+    /// most connections to the CCF open at once (the pool size): with HTTP/1.1 each fetch in
+    /// flight holds one, with HTTP/2 one carries them all. Default 16.
     pub max_concurrent_fetches: usize,
     /// Fetches that may wait for a slot. When the queue is full, the *oldest* waiting fetch
     /// is shed (it fails with [`KeyDeliveryError::Overloaded`], the handshake is refused like
@@ -77,6 +84,17 @@ pub struct CcfKeyResolverConfig {
     /// registered invoker's key. When full, the decoy stored longest ago is dropped.
     /// Default 10 000 (under 8 MB even with 256-octet invoker IDs).
     pub max_cached_unknown: usize,
+    /// Idle keep-alive connections to the CCF kept for later fetches (hyper-util's
+    /// `pool_max_idle_per_host`). Fewer than `max_concurrent_fetches` means HTTP/1.1 bursts
+    /// close and reopen connections (an HTTP/2 CCF needs one). 0 turns pooling off: one new
+    /// connection (TCP and a TLS handshake, resumed when the session cache allows) per
+    /// fetch. Default 16.
+    pub pool_max_idle: usize,
+    /// How long an idle connection to the CCF is kept before it is closed. Default 30 s.
+    pub pool_idle_timeout: Duration,
+    /// Offer HTTP/2 to the CCF by ALPN (`h2`, then `http/1.1`); HTTP/1.1 is spoken when the
+    /// CCF does not select `h2`. `false`: offer `http/1.1` only. Default `true`.
+    pub http2: bool,
 }
 
 impl CcfKeyResolverConfig {
@@ -98,6 +116,9 @@ impl CcfKeyResolverConfig {
             min_refresh_interval: Duration::from_secs(1),
             max_cached_keys: 10_000,
             max_cached_unknown: 10_000,
+            pool_max_idle: 16,
+            pool_idle_timeout: Duration::from_secs(30),
+            http2: true,
         }
     }
 }
@@ -115,6 +136,9 @@ impl fmt::Debug for CcfKeyResolverConfig {
             .field("min_refresh_interval", &self.min_refresh_interval)
             .field("max_cached_keys", &self.max_cached_keys)
             .field("max_cached_unknown", &self.max_cached_unknown)
+            .field("pool_max_idle", &self.pool_max_idle)
+            .field("pool_idle_timeout", &self.pool_idle_timeout)
+            .field("http2", &self.http2)
             .finish_non_exhaustive()
     }
 }
@@ -481,10 +505,27 @@ impl FetchQueue {
 /// decision above depends on arrival order and on the identity's own cache entry, never on
 /// what the CCF answered.
 ///
+/// # Connections to the CCF
+///
+/// Fetches go through one pooled HTTP client (hyper-util's) per resolver: idle keep-alive
+/// connections are reused (at most [`pool_max_idle`](CcfKeyResolverConfig::pool_max_idle),
+/// closed after [`pool_idle_timeout`](CcfKeyResolverConfig::pool_idle_timeout)), HTTP/2 is
+/// spoken when the CCF selects `h2` by ALPN ([`http2`](CcfKeyResolverConfig::http2)), and a
+/// new connection resumes the TLS session of an earlier one (the one
+/// [`tls`](CcfKeyResolverConfig::tls) config, and so its session cache, serves them all). So
+/// a cold invoker's fetch is one HTTP round trip on an open connection, not a TCP and
+/// mutual-TLS handshake. Each fetch in flight holds at most one connection: with the
+/// defaults, at most `max_concurrent_fetches` connections are open, and with HTTP/2 one
+/// carries every fetch, from a cold start too (while no connection has answered, fetches go
+/// one at a time, so that a burst does not open a connection per fetch before ALPN says
+/// `h2`).
+///
 /// The keys it caches and the response body it parses are zeroized, and cached keys sit
 /// behind pointers so that a growing cache leaves no copy in freed memory; copies the key
 /// passes through inside rustls's and hyper's I/O buffers are freed with the connection,
-/// not wiped.
+/// not wiped (a pooled connection lives until
+/// [`pool_idle_timeout`](CcfKeyResolverConfig::pool_idle_timeout) after its last fetch, its
+/// buffers overwritten by later fetches).
 ///
 /// ```no_run
 /// use std::sync::Arc;
@@ -513,26 +554,32 @@ struct ResolverInner {
     root: ApiRoot,
     cache: Mutex<Cache>,
     fetches: FetchQueue,
+    /// The pooled HTTP client to the CCF (see [`super::client`]).
+    client: CcfClient,
 }
 
 impl CcfKeyResolver {
     /// A resolver with `config`.
     pub fn new(mut config: CcfKeyResolverConfig) -> Result<Self, Error> {
         let root = ApiRoot::parse(&config.api_root)?;
-        // The client speaks HTTP/1.1: never let ALPN pick h2.
-        let http11 = [b"http/1.1".to_vec()];
-        if config.tls.alpn_protocols != http11 {
+        // Offer what the client speaks. The config is copied (once) only if its ALPN list
+        // differs; either way every connection then shares this one Arc, and so its session
+        // cache.
+        let alpn = alpn_protocols(config.http2);
+        if config.tls.alpn_protocols != alpn {
             let mut tls = (*config.tls).clone();
-            tls.alpn_protocols = http11.to_vec();
+            tls.alpn_protocols = alpn;
             config.tls = Arc::new(tls);
         }
         let fetches = FetchQueue::new(config.max_concurrent_fetches, config.max_queued_fetches);
+        let client = CcfClient::new(&config, &root);
         Ok(Self {
             inner: Arc::new(ResolverInner {
                 config,
                 root,
                 cache: Mutex::new(Cache::default()),
                 fetches,
+                client,
             }),
         })
     }
@@ -636,39 +683,21 @@ impl ResolverInner {
 
     async fn fetch_unbounded(&self, invoker_id: &str) -> Result<Fetched, KeyDeliveryError> {
         let root = &self.root;
-        let tcp = ::tokio::net::TcpStream::connect((root.host.as_str(), root.port))
-            .await
-            .map_err(|e| {
-                KeyDeliveryError::Unreachable(format!("connect {}: {e}", root.authority))
-            })?;
-        let tls = tokio_rustls::TlsConnector::from(self.config.tls.clone())
-            .connect(root.server_name.clone(), tcp)
-            .await
-            .map_err(|e| {
-                KeyDeliveryError::Unreachable(format!("TLS with {}: {e}", root.authority))
-            })?;
-        let (mut sender, connection) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
-                .await
-                .map_err(|e| KeyDeliveryError::Unreachable(format!("HTTP: {e}")))?;
-        let driver = ::tokio::spawn(connection);
-
+        // hyper-util's client sets `Host` (HTTP/1.1) or `:authority` (HTTP/2) from the URI.
         let uri = format!(
-            "{}/capif-security/v1/trustedInvokers/{invoker_id}?authenticationInfo=true",
-            root.prefix
+            "https://{}{}/capif-security/v1/trustedInvokers/{invoker_id}?authenticationInfo=true",
+            root.authority, root.prefix
         );
         let request = hyper::Request::get(uri)
-            .header(hyper::header::HOST, root.authority.as_str())
             // A ServiceSecurity, or a ProblemDetails with an error status (TS 29.122).
             .header(hyper::header::ACCEPT, ACCEPT)
             .body(Empty::<Bytes>::new())
             .map_err(|e| KeyDeliveryError::MalformedResponse(format!("request: {e}")))?;
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| KeyDeliveryError::Unreachable(format!("HTTP: {e}")))?;
+        let response = self.client.request(request).await.map_err(|e| {
+            KeyDeliveryError::Unreachable(format!("CCF {}: {}", root.authority, error_chain(&e)))
+        })?;
         let status = response.status().as_u16();
-        let result = match status {
+        match status {
             200 => {
                 let body = Limited::new(response.into_body(), MAX_RESPONSE_BODY)
                     .collect()
@@ -692,15 +721,18 @@ impl ResolverInner {
                 self.classify(&security)
             }
             // "No such invoker" (a ProblemDetails body or any other: the status decides).
-            404 => Ok(Fetched::Unknown),
+            // The body is read (bounded) so that the connection goes back to the pool.
+            404 => {
+                let _ = Limited::new(response.into_body(), MAX_RESPONSE_BODY)
+                    .collect()
+                    .await;
+                Ok(Fetched::Unknown)
+            }
             other => {
                 log_problem(other, response.into_body()).await;
                 Err(KeyDeliveryError::HttpStatus(other))
             }
-        };
-        drop(sender);
-        driver.abort();
-        result
+        }
     }
 
     /// What a `200 OK` says about the invoker (see "Answers" on [`CcfKeyResolver`]).

@@ -47,11 +47,52 @@ pub struct Ccf {
     /// If set, answers instead of the store: `Some(body)` is a 200 with that
     /// `ServiceSecurity`, `None` a 404.
     pub custom: Mutex<Option<CustomAnswer>>,
+    /// The ALPN protocols the CCF selects from (empty: none, HTTP/1.1 is spoken).
+    pub alpn: Vec<Vec<u8>>,
+    /// TCP connections accepted.
+    pub connections: AtomicUsize,
+    /// TLS handshakes completed in full (new sessions) and resumed (RFC 8446 §2.2).
+    pub full_handshakes: AtomicUsize,
+    pub resumed_handshakes: AtomicUsize,
+    /// Connections on which the CCF spoke HTTP/2.
+    pub h2_connections: AtomicUsize,
 }
 
 impl Ccf {
+    /// A CCF answering for the AEF `aef` from an empty store, selecting a protocol from
+    /// `alpn` (empty: no ALPN, HTTP/1.1).
+    pub fn new(aef: InterfaceDescriptionJson, alpn: &[&[u8]]) -> Self {
+        Self {
+            store: CcfKeyStore::default(),
+            aef,
+            behaviour: Mutex::new(Behaviour::Normal),
+            requests: AtomicUsize::new(0),
+            delay: Mutex::new(Duration::ZERO),
+            asked: Mutex::new(Vec::new()),
+            accept: Mutex::new(Vec::new()),
+            custom: Mutex::new(None),
+            alpn: alpn.iter().map(|p| p.to_vec()).collect(),
+            connections: AtomicUsize::new(0),
+            full_handshakes: AtomicUsize::new(0),
+            resumed_handshakes: AtomicUsize::new(0),
+            h2_connections: AtomicUsize::new(0),
+        }
+    }
+
     pub fn requests(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
+    }
+
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+
+    /// (full, resumed) TLS handshakes.
+    pub fn handshakes(&self) -> (usize, usize) {
+        (
+            self.full_handshakes.load(Ordering::SeqCst),
+            self.resumed_handshakes.load(Ordering::SeqCst),
+        )
     }
 }
 
@@ -142,22 +183,46 @@ pub fn problem_body(status: u16, detail: &str) -> Vec<u8> {
 
 /// Starts a CCF serving CAPIF-3 on loopback; returns its apiRoot.
 pub async fn start_ccf(pki: &TestPki, ccf: Arc<Ccf>) -> String {
-    let config = Arc::new(pki.server_config(&["127.0.0.1"], true));
+    let mut config = pki.server_config(&["127.0.0.1"], true);
+    config.alpn_protocols = ccf.alpn.clone();
+    let config = Arc::new(config);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
             let (tcp, _) = listener.accept().await.unwrap();
+            ccf.connections.fetch_add(1, Ordering::SeqCst);
+            // As a production HTTPS server does: no Nagle delay on small answers.
+            let _ = tcp.set_nodelay(true);
             let acceptor = tokio_rustls::TlsAcceptor::from(config.clone());
             let ccf = ccf.clone();
             tokio::spawn(async move {
                 let Ok(tls) = acceptor.accept(tcp).await else {
                     return;
                 };
-                let service = hyper::service::service_fn(move |req| handle(ccf.clone(), req));
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
-                    .await;
+                let conn = tls.get_ref().1;
+                match conn.handshake_kind() {
+                    Some(rustls::HandshakeKind::Resumed) => &ccf.resumed_handshakes,
+                    _ => &ccf.full_handshakes,
+                }
+                .fetch_add(1, Ordering::SeqCst);
+                let h2 = conn.alpn_protocol() == Some(b"h2");
+                let io = hyper_util::rt::TokioIo::new(tls);
+                let service = {
+                    let ccf = ccf.clone();
+                    hyper::service::service_fn(move |req| handle(ccf.clone(), req))
+                };
+                if h2 {
+                    ccf.h2_connections.fetch_add(1, Ordering::SeqCst);
+                    let executor = hyper_util::rt::TokioExecutor::new();
+                    let _ = hyper::server::conn::http2::Builder::new(executor)
+                        .serve_connection(io, service)
+                        .await;
+                } else {
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(io, service)
+                        .await;
+                }
             });
         }
     });
@@ -177,21 +242,21 @@ pub struct Setup {
 }
 
 pub async fn setup(pki: &TestPki, configure: impl FnOnce(&mut CcfKeyResolverConfig)) -> Setup {
+    setup_with_alpn(pki, &[], configure).await
+}
+
+/// [`setup`] with a CCF that selects a protocol from `alpn` (e.g. `h2`, `http/1.1`).
+pub async fn setup_with_alpn(
+    pki: &TestPki,
+    alpn: &[&[u8]],
+    configure: impl FnOnce(&mut CcfKeyResolverConfig),
+) -> Setup {
     let aef = InterfaceDescriptionJson {
         ipv4_addr: Some("127.0.0.1".into()),
         port: Some(8443),
         ..Default::default()
     };
-    let ccf = Arc::new(Ccf {
-        store: CcfKeyStore::default(),
-        aef: aef.clone(),
-        behaviour: Mutex::new(Behaviour::Normal),
-        requests: AtomicUsize::new(0),
-        delay: Mutex::new(Duration::ZERO),
-        asked: Mutex::new(Vec::new()),
-        accept: Mutex::new(Vec::new()),
-        custom: Mutex::new(None),
-    });
+    let ccf = Arc::new(Ccf::new(aef.clone(), alpn));
     let api_root = start_ccf(pki, ccf.clone()).await;
     let tls = Arc::new(pki.client_config(Some(&["aef.example"])));
     let mut config = CcfKeyResolverConfig::new(api_root, tls, aef.service_api_interface().unwrap());
