@@ -4,8 +4,7 @@
 //! module named after a runtime crate into scope (a root module `tokio` made `#[tokio::main]`
 //! ambiguous, E0659).
 //!
-//! * [`tokio`] (feature `tokio`) — [`PskConnector`](tokio::PskConnector) and
-//!   [`PskAcceptor`](tokio::PskAcceptor), shaped like tokio-rustls.
+//! * `tokio` (feature `tokio`) — `PskConnector` and `PskAcceptor`, shaped like tokio-rustls.
 
 #[cfg(feature = "tokio")]
 pub mod tokio;
