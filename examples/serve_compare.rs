@@ -35,8 +35,7 @@ use rustls::pki_types::{PrivatePkcs8KeyDer, ServerName};
 use rustls::{CipherSuite, ClientConfig, NamedGroup, RootCertStore, ServerConfig};
 use rustls_capif::http::server::PskListener;
 use rustls_capif::psk::{
-    ExternalPsk, PskClientConfig, PskHash, PskKeyExchangeModes, PskServerConfig,
-    StaticPskResolver,
+    ExternalPsk, PskClientConfig, PskHash, PskKeyExchangeModes, PskServerConfig, StaticPskResolver,
 };
 use rustls_capif::{PskAcceptor, PskConnector};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -125,7 +124,8 @@ async fn serve_ours(psk: ExternalPsk) -> SocketAddr {
     let keys: StaticPskResolver = [psk].into_iter().collect();
     let config = PskServerConfig::with_provider(Arc::new(keys), provider())
         .with_key_exchange_modes(PskKeyExchangeModes::DheOnly);
-    let acceptor = PskAcceptor::new(Arc::new(config)).with_handshake_timeout(Some(Duration::from_secs(10)));
+    let acceptor =
+        PskAcceptor::new(Arc::new(config)).with_handshake_timeout(Some(Duration::from_secs(10)));
     let tcp = bind().await;
     let addr = tcp.local_addr().unwrap();
     let tcp = tcp.tap_io(|io| {
@@ -257,6 +257,56 @@ impl Drop for Stunnel {
     }
 }
 
+// ----- server CPU time -----------------------------------------------------------------------
+
+/// Clock ticks per second of `/proc` times.
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// utime + stime (ticks) from a `/proc/.../stat` line.
+fn stat_ticks(stat: &str) -> u64 {
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    // Fields 14 and 15 of proc(5); `fields[0]` is field 3.
+    fields
+        .get(11)
+        .and_then(|f| f.parse::<u64>().ok())
+        .unwrap_or(0)
+        + fields
+            .get(12)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+}
+
+/// CPU ticks used so far by the server side: this process's threads named `server*` (the
+/// servers' runtime) and, if given, the whole stunnel process.
+fn server_ticks(stunnel: Option<u32>) -> u64 {
+    let mut ticks = 0;
+    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+        for task in tasks.flatten() {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            if comm.starts_with("server") {
+                ticks += stat_ticks(
+                    &std::fs::read_to_string(task.path().join("stat")).unwrap_or_default(),
+                );
+            }
+        }
+    }
+    if let Some(pid) = stunnel {
+        ticks +=
+            stat_ticks(&std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default());
+    }
+    ticks
+}
+
 // ----- load generator -------------------------------------------------------------------------
 
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -325,6 +375,8 @@ enum Mode {
 #[derive(Default)]
 struct Sample {
     ops: u64,
+    /// Server-side CPU ticks (see [`server_ticks`]).
+    server_ticks: u64,
     errors: u64,
     secs: f64,
     latencies_ns: Vec<u64>,
@@ -333,6 +385,9 @@ struct Sample {
 impl Sample {
     fn rate(&self) -> f64 {
         self.ops as f64 / self.secs
+    }
+    fn server_cpu_us_per_op(&self, ticks_per_s: f64) -> f64 {
+        self.server_ticks as f64 / ticks_per_s * 1e6 / self.ops as f64
     }
     fn percentile(&self, p: f64) -> f64 {
         let mut l = self.latencies_ns.clone();
@@ -345,6 +400,7 @@ impl Sample {
     }
     fn merge(&mut self, other: Sample) {
         self.ops += other.ops;
+        self.server_ticks += other.server_ticks;
         self.errors += other.errors;
         self.secs += other.secs;
         self.latencies_ns.extend(other.latencies_ns);
@@ -428,6 +484,7 @@ fn main() {
     // The servers on a runtime of their own (2 workers); the load generator on another.
     let servers = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .thread_name("server")
         .enable_all()
         .build()
         .unwrap();
@@ -466,8 +523,10 @@ fn main() {
         }
     }
 
+    let ticks_per_s = clock_ticks();
     let client = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .thread_name("loadgen")
         .enable_all()
         .build()
         .unwrap();
@@ -487,14 +546,18 @@ fn main() {
             for k in 0..targets.len() {
                 let i = (k + round) % targets.len();
                 let (name, dialer, addr) = &targets[i];
+                let stunnel_pid = (*name == "stunnel").then(|| stunnel.as_ref().unwrap().child.id());
                 for (m, mode) in modes.iter().enumerate() {
-                    let s = run(dialer.clone(), *addr, *mode, conns, secs).await;
+                    let before = server_ticks(stunnel_pid);
+                    let mut s = run(dialer.clone(), *addr, *mode, conns, secs).await;
+                    s.server_ticks = server_ticks(stunnel_pid) - before;
                     println!(
-                        "round {round} {name:8} {:10} {:9.0}/s  p50 {:7.0} µs  p99 {:7.0} µs  errors {}",
+                        "round {round} {name:8} {:10} {:9.0}/s  p50 {:7.0} µs  p99 {:7.0} µs  server CPU {:5.1} µs/op  errors {}",
                         if m == 0 { "new-conn" } else { "keep-alive" },
                         s.rate(),
                         s.percentile(0.5),
                         s.percentile(0.99),
+                        s.server_cpu_us_per_op(ticks_per_s),
                         s.errors
                     );
                     results[i][m].merge(s);
@@ -520,16 +583,21 @@ fn main() {
             .unwrap_or_else(|| "-".into())
     };
     println!();
-    println!("| server | mode | per s | p50 µs | p99 µs | errors | vs stunnel | vs cert |");
-    println!("|---|---|---:|---:|---:|---:|---:|---:|");
+    println!("| server | mode | per s | p50 µs | p99 µs | server CPU µs/op | errors | vs stunnel | vs cert |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
     for ((name, ..), r) in targets.iter().zip(&results) {
         for (m, s) in r.iter().enumerate() {
             println!(
-                "| {name} | {} | {:.0} | {:.0} | {:.0} | {} | {} | {} |",
-                if m == 0 { "new connection + 1 GET" } else { "GET, kept alive" },
+                "| {name} | {} | {:.0} | {:.0} | {:.0} | {:.1} | {} | {} | {} |",
+                if m == 0 {
+                    "new connection + 1 GET"
+                } else {
+                    "GET, kept alive"
+                },
                 s.rate(),
                 s.percentile(0.5),
                 s.percentile(0.99),
+                s.server_cpu_us_per_op(ticks_per_s),
                 s.errors,
                 ratio("stunnel", m, s.rate()),
                 ratio("cert", m, s.rate()),
