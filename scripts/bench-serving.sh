@@ -4,8 +4,8 @@
 # with an ECDSA P-256 certificate; new connections/s (one GET each) and requests/s on
 # kept-alive connections, p50/p99, one load generator, one run, ratios. Loopback only.
 #
-#   scripts/bench-serving.sh                       # 2 rounds x 3 servers x 2 modes x 5 s (~1 min)
-#   SECS=10 ROUNDS=3 CONNS=32 scripts/bench-serving.sh
+#   scripts/bench-serving.sh                       # 4 rounds x 3 servers x 2 modes x 3 s (~80 s)
+#   SECS=5 ROUNDS=6 CONNS=32 scripts/bench-serving.sh
 #   CASES=ours,cert scripts/bench-serving.sh       # without stunnel
 #
 # Needs stunnel (Debian: apt-get install -y stunnel4); STUNNEL=/path/to/stunnel overrides.
