@@ -340,6 +340,11 @@ impl ConnectionCommon {
         !self.handshake_complete
     }
 
+    /// Plaintext bytes received and not yet read.
+    pub(crate) fn buffered_plaintext(&self) -> usize {
+        self.received_plaintext.len()
+    }
+
     /// Reader of received application data.
     ///
     /// `read` returns `Ok(0)` after the peer's close_notify, `ErrorKind::UnexpectedEof` if the
