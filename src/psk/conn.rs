@@ -341,6 +341,7 @@ impl ConnectionCommon {
     }
 
     /// Plaintext bytes received and not yet read.
+    #[cfg(feature = "tokio")]
     pub(crate) fn buffered_plaintext(&self) -> usize {
         self.received_plaintext.len()
     }
