@@ -467,8 +467,8 @@ pub trait SessionObserver: Send + Sync {
     fn session_ended(&self, invoker_id: &str, how: SessionEnd);
 }
 
-/// One AEF a [`RevocationNotifier`] tells.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One AEF a [`RevocationNotifier`] tells. Its `Debug` never shows credentials in `api_root`.
+#[derive(Clone, PartialEq, Eq)]
 pub struct RevocationTarget {
     /// The AEF's `{apiRoot}`, `https://host[:port][/prefix]`.
     pub api_root: String,
@@ -478,6 +478,16 @@ pub struct RevocationTarget {
     /// one: TS 29.222 requires it). A CAPIF-1e session's AEFPSK covers every API of the AEF,
     /// so list them all.
     pub api_ids: Vec<String>,
+}
+
+impl fmt::Debug for RevocationTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RevocationTarget")
+            .field("api_root", &without_userinfo(&self.api_root))
+            .field("aef_id", &self.aef_id)
+            .field("api_ids", &self.api_ids)
+            .finish()
+    }
 }
 
 /// Settings of a [`RevocationNotifier`].
@@ -868,5 +878,17 @@ mod tests {
         assert!(new(target("https://aef.example", &["a"])).is_ok());
         assert!(new(target("http://aef.example", &["a"])).is_err());
         assert!(new(target("https://aef.example", &[])).is_err());
+    }
+
+    #[test]
+    fn a_target_never_shows_api_root_credentials() {
+        let target = RevocationTarget {
+            api_root: "https://ccf:s3cret@aef.example:8443/root".into(),
+            aef_id: None,
+            api_ids: vec!["api-1".into()],
+        };
+        let shown = format!("{target:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("aef.example:8443"), "{shown}");
     }
 }
