@@ -24,15 +24,17 @@
 mod capif3_common;
 #[path = "../examples/capif_flow/pki.rs"]
 mod pki;
+mod support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use capif3_common::*;
+use capif3_common::Fixed;
 use pki::TestPki;
 use rustls_capif::capif3::CcfKeyResolverConfig;
 use rustls_capif::psk::{NoPskResolver, PskClientConfig, PskServerConfig};
-use rustls_capif::{AefPsk, PskAcceptor, PskConnector};
+use rustls_capif::{PskAcceptor, PskConnector};
+use support::{ccf_thread, key, percentile, thread_cpu_ns};
 
 struct Mode {
     name: &'static str,
@@ -69,49 +71,6 @@ const MODES: [Mode; 4] = [
 ];
 
 const WARM_UP: usize = 50;
-
-fn key(i: usize) -> AefPsk {
-    let mut bytes = [7u8; 32];
-    bytes[..8].copy_from_slice(&(i as u64).to_be_bytes());
-    AefPsk::from_bytes(bytes)
-}
-
-/// CPU time (ns) the thread `task` (a `/proc/self/task/TID` path) has run.
-fn thread_cpu_ns(task: &str) -> u64 {
-    let stat = std::fs::read_to_string(format!("{task}/schedstat")).expect("schedstat");
-    stat.split_whitespace().next().unwrap().parse().unwrap()
-}
-
-/// Starts a CCF on its own thread; returns it, its apiRoot and its thread's /proc path.
-fn ccf_thread(pki: &Arc<TestPki>, alpn: &[&[u8]]) -> (Arc<Ccf>, String, String) {
-    let aef = rustls_capif::capif3::InterfaceDescriptionJson {
-        ipv4_addr: Some("127.0.0.1".into()),
-        port: Some(8443),
-        ..Default::default()
-    };
-    let ccf = Arc::new(Ccf::new(aef, alpn));
-    let (tx, rx) = std::sync::mpsc::channel();
-    let (pki, serving) = (Arc::clone(pki), ccf.clone());
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let root = start_ccf(&pki, serving).await;
-            let me = std::fs::read_link("/proc/thread-self").unwrap();
-            let tid = me.file_name().unwrap().to_string_lossy().to_string();
-            tx.send((root, format!("/proc/self/task/{tid}"))).unwrap();
-            std::future::pending::<()>().await
-        })
-    });
-    let (root, task) = rx.recv().unwrap();
-    (ccf, root, task)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
 
 async fn run(pki: &Arc<TestPki>, mode: &Mode, samples: usize) -> (Duration, Duration, f64, usize) {
     let (ccf, root, task) = ccf_thread(pki, mode.ccf_alpn);
