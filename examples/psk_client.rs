@@ -2,11 +2,15 @@
 //!
 //! ```text
 //! cargo run --example psk_client -- --connect HOST:PORT --identity ID --psk HEX [--sha384] [--psk-ke]
+//!     [--import]
 //! ```
 //!
 //! Sends `GET / HTTP/1.0`, prints the response, then the negotiated suite and group. Exits
 //! non-zero with the error on any failure. Works against `openssl s_server -psk` and
-//! `gnutls-serv --pskpasswd` as well as `psk_server`.
+//! `gnutls-serv --pskpasswd` as well as `psk_server`. `--import` offers RFC 9258 imported
+//! identities of the key (empty context, HKDF_SHA256 and HKDF_SHA384) instead of the plain
+//! one; only `psk_server --import` knows them (no OpenSSL or GnuTLS release installed here
+//! speaks RFC 9258).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -15,16 +19,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustls_capif::psk::{
-    ExternalPsk, PskClientConfig, PskClientConnection, PskHash, PskKeyExchangeModes, PskStream,
+    ExternalPsk, PskClientConfig, PskClientConnection, PskHash, PskImporter, PskKeyExchangeModes,
+    PskStream,
 };
 use rustls_capif::secret::decode_hex;
 
-const USAGE: &str =
-    "usage: psk_client --connect HOST:PORT --identity ID --psk HEX [--sha384] [--psk-ke]";
+const USAGE: &str = "usage: psk_client --connect HOST:PORT --identity ID --psk HEX [--sha384] \
+                     [--psk-ke] [--import]";
 
 fn run() -> Result<(), String> {
     let (mut connect, mut identity, mut key) = (None, None, None);
-    let (mut sha384, mut psk_ke) = (false, false);
+    let (mut sha384, mut psk_ke, mut import) = (false, false, false);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -33,6 +38,7 @@ fn run() -> Result<(), String> {
             "--psk" => key = args.next(),
             "--sha384" => sha384 = true,
             "--psk-ke" => psk_ke = true,
+            "--import" => import = true,
             other => return Err(format!("unknown argument {other:?}; {USAGE}")),
         }
     }
@@ -49,6 +55,9 @@ fn run() -> Result<(), String> {
     let mut config = PskClientConfig::new(psk);
     if psk_ke {
         config = config.with_key_exchange_modes(PskKeyExchangeModes::DheOrPskOnly);
+    }
+    if import {
+        config = config.with_psk_importer(PskImporter::new());
     }
     let host = connect.rsplit_once(':').map_or("", |(h, _)| h);
     if !host.is_empty() && !host.starts_with('[') {

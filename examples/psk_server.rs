@@ -2,13 +2,16 @@
 //!
 //! ```text
 //! cargo run --example psk_server -- --listen 127.0.0.1:PORT --identity ID --psk HEX [--sha384] [--psk-ke]
+//!     [--import | --import-only]
 //! ```
 //!
 //! Serves connections concurrently (a thread each) until killed. Each `GET` request gets a
 //! small `HTTP/1.0 200 OK` response naming the authenticated PSK identity, then close_notify.
 //! A failed handshake is logged on stderr and does not stop the server; a handshake has 10 s
 //! in all, however the client paces its bytes. `--psk-ke` allows `psk_ke` in addition to
-//! `psk_dhe_ke`.
+//! `psk_dhe_ke`. `--import` also accepts RFC 9258 imported identities of the key (empty
+//! context, HKDF_SHA256 and HKDF_SHA384), `--import-only` accepts only those. (No OpenSSL or
+//! GnuTLS release installed here speaks RFC 9258: use `psk_client --import`.)
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -18,8 +21,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustls_capif::psk::{
-    ExternalPsk, PskHash, PskKeyExchangeModes, PskServerConfig, PskServerConnection, PskStream,
-    StaticPskResolver,
+    ExternalPsk, PskHash, PskImporter, PskKeyExchangeModes, PskServerConfig, PskServerConnection,
+    PskStream, StaticPskResolver,
 };
 use rustls_capif::secret::decode_hex;
 
@@ -29,12 +32,14 @@ const MAX_CONNECTIONS: usize = 256;
 /// Time a client has for its whole handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-const USAGE: &str =
-    "usage: psk_server --listen HOST:PORT --identity ID --psk HEX [--sha384] [--psk-ke]";
+const USAGE: &str = "usage: psk_server --listen HOST:PORT --identity ID --psk HEX [--sha384] \
+                     [--psk-ke] [--import | --import-only]";
 
 fn config() -> Result<(String, PskServerConfig), String> {
     let (mut listen, mut identity, mut key) = (None, None, None);
     let (mut sha384, mut psk_ke) = (false, false);
+    // RFC 9258: None, or whether plain identities are accepted as well.
+    let mut import: Option<bool> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -43,6 +48,8 @@ fn config() -> Result<(String, PskServerConfig), String> {
             "--psk" => key = args.next(),
             "--sha384" => sha384 = true,
             "--psk-ke" => psk_ke = true,
+            "--import" => import = Some(true),
+            "--import-only" => import = Some(false),
             other => return Err(format!("unknown argument {other:?}; {USAGE}")),
         }
     }
@@ -60,6 +67,9 @@ fn config() -> Result<(String, PskServerConfig), String> {
     let mut config = PskServerConfig::new(Arc::new(store));
     if psk_ke {
         config = config.with_key_exchange_modes(PskKeyExchangeModes::DheOrPskOnly);
+    }
+    if let Some(plain_too) = import {
+        config = config.with_psk_importer(PskImporter::new().accepting_non_imported(plain_too));
     }
     Ok((listen, config))
 }
@@ -87,7 +97,8 @@ fn serve(config: Arc<PskServerConfig>, tcp: TcpStream) -> Result<String, String>
     }
     let body = if request.starts_with(b"GET ") {
         format!(
-            "authenticated PSK identity: {identity}\nsuite: {:?}\ngroup: {:?}\n",
+            "authenticated PSK identity: {identity}\nimported (RFC 9258): {}\nsuite: {:?}\ngroup: {:?}\n",
+            tls.conn.psk_is_imported(),
             tls.conn.negotiated_cipher_suite(),
             tls.conn.negotiated_key_exchange_group()
         )
