@@ -323,11 +323,15 @@ impl Common {
                 .provider
                 .kx_groups
                 .iter()
-                .find(|g| g.name() == *name)
-                .ok_or_else(|| {
-                    Error::InvalidConfig(format!("the crypto provider has no group {name:?}"))
-                })?;
-            groups.push(*g);
+                .copied()
+                .find(|g| g.name() == *name);
+            // The crate's own groups (RFC 7919 FFDHE) are found by name as well.
+            #[cfg(feature = "ffdhe")]
+            let g = g.or_else(|| crate::kx::ffdhe::by_name(*name));
+            let g = g.ok_or_else(|| {
+                Error::InvalidConfig(format!("the crypto provider has no group {name:?}"))
+            })?;
+            groups.push(g);
         }
         if groups.is_empty() {
             return Err(Error::InvalidConfig("no key-exchange group given".into()));
@@ -412,7 +416,9 @@ impl fmt::Debug for Common {
 macro_rules! common_setters {
     () => {
         /// Restricts and orders the key-exchange groups (default: every group of the provider
-        /// usable with TLS 1.3, in the provider's order).
+        /// usable with TLS 1.3, in the provider's order). With the `ffdhe` feature,
+        /// `FFDHE2048` and `FFDHE3072` are found too (`kx::ffdhe`), though no provider lists
+        /// them. A client sends a key share for the first group only.
         pub fn with_groups(mut self, groups: &[NamedGroup]) -> Result<Self, Error> {
             self.common.set_groups(groups)?;
             Ok(self)
