@@ -2,11 +2,17 @@
 //!
 //! ```text
 //! cargo run --example psk_client -- --connect HOST:PORT --identity ID --psk HEX [--sha384] [--psk-ke]
+//!     [--import] [--groups x25519,ffdhe2048]
 //! ```
 //!
 //! Sends `GET / HTTP/1.0`, prints the response, then the negotiated suite and group. Exits
 //! non-zero with the error on any failure. Works against `openssl s_server -psk` and
-//! `gnutls-serv --pskpasswd` as well as `psk_server`.
+//! `gnutls-serv --pskpasswd` as well as `psk_server`. `--import` offers RFC 9258 imported
+//! identities of the key (empty context, HKDF_SHA256 and HKDF_SHA384) instead of the plain
+//! one; only `psk_server --import` knows them (no OpenSSL or GnuTLS release installed here
+//! speaks RFC 9258). `--groups` restricts and orders the key-exchange groups
+//! (comma-separated; `ffdhe2048` and `ffdhe3072` with the `ffdhe` feature); the first gets
+//! the key share.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -14,17 +20,20 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rustls::NamedGroup;
 use rustls_capif::psk::{
-    ExternalPsk, PskClientConfig, PskClientConnection, PskHash, PskKeyExchangeModes, PskStream,
+    ExternalPsk, PskClientConfig, PskClientConnection, PskHash, PskImporter, PskKeyExchangeModes,
+    PskStream,
 };
 use rustls_capif::secret::decode_hex;
 
-const USAGE: &str =
-    "usage: psk_client --connect HOST:PORT --identity ID --psk HEX [--sha384] [--psk-ke]";
+const USAGE: &str = "usage: psk_client --connect HOST:PORT --identity ID --psk HEX [--sha384] \
+                     [--psk-ke] [--import] [--groups LIST]";
 
 fn run() -> Result<(), String> {
     let (mut connect, mut identity, mut key) = (None, None, None);
-    let (mut sha384, mut psk_ke) = (false, false);
+    let (mut sha384, mut psk_ke, mut import) = (false, false, false);
+    let mut groups = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -33,6 +42,8 @@ fn run() -> Result<(), String> {
             "--psk" => key = args.next(),
             "--sha384" => sha384 = true,
             "--psk-ke" => psk_ke = true,
+            "--import" => import = true,
+            "--groups" => groups = Some(args.next().ok_or("--groups needs a list")?),
             other => return Err(format!("unknown argument {other:?}; {USAGE}")),
         }
     }
@@ -49,6 +60,15 @@ fn run() -> Result<(), String> {
     let mut config = PskClientConfig::new(psk);
     if psk_ke {
         config = config.with_key_exchange_modes(PskKeyExchangeModes::DheOrPskOnly);
+    }
+    if import {
+        config = config.with_psk_importer(PskImporter::new());
+    }
+    if let Some(list) = groups {
+        // A key share is sent for the first group; the others are offered for a retry.
+        config = config
+            .with_groups(&parse_groups(&list)?)
+            .map_err(|e| e.to_string())?;
     }
     let host = connect.rsplit_once(':').map_or("", |(h, _)| h);
     if !host.is_empty() && !host.starts_with('[') {
@@ -84,6 +104,22 @@ fn run() -> Result<(), String> {
     }
     let _ = tls.close();
     Ok(())
+}
+
+/// `--groups LIST`: comma-separated names (x25519, secp256r1/p-256, secp384r1/p-384,
+/// x25519mlkem768, ffdhe2048, ffdhe3072 — the last two need the `ffdhe` feature).
+fn parse_groups(list: &str) -> Result<Vec<NamedGroup>, String> {
+    list.split(',')
+        .map(|name| match name.trim().to_ascii_lowercase().as_str() {
+            "x25519" => Ok(NamedGroup::X25519),
+            "secp256r1" | "p-256" | "p256" => Ok(NamedGroup::secp256r1),
+            "secp384r1" | "p-384" | "p384" => Ok(NamedGroup::secp384r1),
+            "x25519mlkem768" => Ok(NamedGroup::X25519MLKEM768),
+            "ffdhe2048" => Ok(NamedGroup::FFDHE2048),
+            "ffdhe3072" => Ok(NamedGroup::FFDHE3072),
+            other => Err(format!("--groups: unknown group {other:?}")),
+        })
+        .collect()
 }
 
 fn main() -> ExitCode {

@@ -2,13 +2,19 @@
 //!
 //! ```text
 //! cargo run --example psk_server -- --listen 127.0.0.1:PORT --identity ID --psk HEX [--sha384] [--psk-ke]
+//!     [--import | --import-only]
+//!     [--groups x25519,ffdhe2048]
 //! ```
 //!
 //! Serves connections concurrently (a thread each) until killed. Each `GET` request gets a
 //! small `HTTP/1.0 200 OK` response naming the authenticated PSK identity, then close_notify.
 //! A failed handshake is logged on stderr and does not stop the server; a handshake has 10 s
 //! in all, however the client paces its bytes. `--psk-ke` allows `psk_ke` in addition to
-//! `psk_dhe_ke`.
+//! `psk_dhe_ke`. `--import` also accepts RFC 9258 imported identities of the key (empty
+//! context, HKDF_SHA256 and HKDF_SHA384), `--import-only` accepts only those. (No OpenSSL or
+//! GnuTLS release installed here speaks RFC 9258: use `psk_client --import`.) `--groups`
+//! restricts and orders the key-exchange groups (comma-separated; `ffdhe2048` and
+//! `ffdhe3072` with the `ffdhe` feature); without it, the provider's groups.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -17,9 +23,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use rustls::NamedGroup;
 use rustls_capif::psk::{
-    ExternalPsk, PskHash, PskKeyExchangeModes, PskServerConfig, PskServerConnection, PskStream,
-    StaticPskResolver,
+    ExternalPsk, PskHash, PskImporter, PskKeyExchangeModes, PskServerConfig, PskServerConnection,
+    PskStream, StaticPskResolver,
 };
 use rustls_capif::secret::decode_hex;
 
@@ -29,12 +36,15 @@ const MAX_CONNECTIONS: usize = 256;
 /// Time a client has for its whole handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-const USAGE: &str =
-    "usage: psk_server --listen HOST:PORT --identity ID --psk HEX [--sha384] [--psk-ke]";
+const USAGE: &str = "usage: psk_server --listen HOST:PORT --identity ID --psk HEX [--sha384] \
+                     [--psk-ke] [--import | --import-only] [--groups LIST]";
 
 fn config() -> Result<(String, PskServerConfig), String> {
     let (mut listen, mut identity, mut key) = (None, None, None);
     let (mut sha384, mut psk_ke) = (false, false);
+    // RFC 9258: None, or whether plain identities are accepted as well.
+    let mut import: Option<bool> = None;
+    let mut groups = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -43,6 +53,9 @@ fn config() -> Result<(String, PskServerConfig), String> {
             "--psk" => key = args.next(),
             "--sha384" => sha384 = true,
             "--psk-ke" => psk_ke = true,
+            "--import" => import = Some(true),
+            "--import-only" => import = Some(false),
+            "--groups" => groups = Some(args.next().ok_or("--groups needs a list")?),
             other => return Err(format!("unknown argument {other:?}; {USAGE}")),
         }
     }
@@ -61,7 +74,31 @@ fn config() -> Result<(String, PskServerConfig), String> {
     if psk_ke {
         config = config.with_key_exchange_modes(PskKeyExchangeModes::DheOrPskOnly);
     }
+    if let Some(plain_too) = import {
+        config = config.with_psk_importer(PskImporter::new().accepting_non_imported(plain_too));
+    }
+    if let Some(list) = groups {
+        config = config
+            .with_groups(&parse_groups(&list)?)
+            .map_err(|e| e.to_string())?;
+    }
     Ok((listen, config))
+}
+
+/// `--groups LIST`: comma-separated names (x25519, secp256r1/p-256, secp384r1/p-384,
+/// x25519mlkem768, ffdhe2048, ffdhe3072 — the last two need the `ffdhe` feature).
+fn parse_groups(list: &str) -> Result<Vec<NamedGroup>, String> {
+    list.split(',')
+        .map(|name| match name.trim().to_ascii_lowercase().as_str() {
+            "x25519" => Ok(NamedGroup::X25519),
+            "secp256r1" | "p-256" | "p256" => Ok(NamedGroup::secp256r1),
+            "secp384r1" | "p-384" | "p384" => Ok(NamedGroup::secp384r1),
+            "x25519mlkem768" => Ok(NamedGroup::X25519MLKEM768),
+            "ffdhe2048" => Ok(NamedGroup::FFDHE2048),
+            "ffdhe3072" => Ok(NamedGroup::FFDHE3072),
+            other => Err(format!("--groups: unknown group {other:?}")),
+        })
+        .collect()
 }
 
 fn serve(config: Arc<PskServerConfig>, tcp: TcpStream) -> Result<String, String> {
@@ -87,7 +124,8 @@ fn serve(config: Arc<PskServerConfig>, tcp: TcpStream) -> Result<String, String>
     }
     let body = if request.starts_with(b"GET ") {
         format!(
-            "authenticated PSK identity: {identity}\nsuite: {:?}\ngroup: {:?}\n",
+            "authenticated PSK identity: {identity}\nimported (RFC 9258): {}\nsuite: {:?}\ngroup: {:?}\n",
+            tls.conn.psk_is_imported(),
             tls.conn.negotiated_cipher_suite(),
             tls.conn.negotiated_key_exchange_group()
         )

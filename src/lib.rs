@@ -115,6 +115,7 @@ pub mod error;
 #[cfg(feature = "tokio")]
 pub mod http;
 pub mod kdf;
+pub mod kx;
 pub mod psk;
 pub mod rt;
 pub mod secret;

@@ -14,8 +14,8 @@ pub mod raw;
 use hmac::{Hmac, Mac};
 use rustls::{CipherSuite, NamedGroup};
 use rustls_capif::psk::{
-    ConnectionCommon, ExternalPsk, PskClientConfig, PskConnection, PskHash, PskKeyExchangeModes,
-    PskServerConfig, PskServerConnection, StaticPskResolver,
+    ConnectionCommon, ExternalPsk, PskClientConfig, PskConnection, PskHash, PskImporter,
+    PskKeyExchangeModes, PskServerConfig, PskServerConnection, StaticPskResolver,
 };
 use rustls_capif::Error;
 use sha2::{Digest, Sha256};
@@ -29,7 +29,9 @@ pub fn psk() -> ExternalPsk {
 }
 
 /// Server configurations, chosen by the input: default; secp384r1 only (our client's hello
-/// then gets a HelloRetryRequest); psk_ke allowed with ALPN; one suite.
+/// then gets a HelloRetryRequest); psk_ke allowed with ALPN; one suite; RFC 9258 importer
+/// only (every offered identity goes through the `ImportedIdentity` decoder); importer with
+/// a context, accepting plain identities too.
 pub fn server_config(kind: u8) -> Arc<PskServerConfig> {
     static CONFIGS: OnceLock<Vec<Arc<PskServerConfig>>> = OnceLock::new();
     let configs = CONFIGS.get_or_init(|| {
@@ -45,35 +47,60 @@ pub fn server_config(kind: u8) -> Arc<PskServerConfig> {
                     .unwrap(),
             ),
             Arc::new(
-                base.with_cipher_suites(&[CipherSuite::TLS13_CHACHA20_POLY1305_SHA256])
+                base.clone()
+                    .with_cipher_suites(&[CipherSuite::TLS13_CHACHA20_POLY1305_SHA256])
                     .unwrap(),
+            ),
+            Arc::new(base.clone().with_psk_importer(PskImporter::new())),
+            Arc::new(
+                base.with_psk_importer(
+                    PskImporter::new()
+                        .with_context(IMPORT_CONTEXT.to_vec())
+                        .unwrap()
+                        .accepting_non_imported(true),
+                ),
             ),
         ]
     });
     configs[usize::from(kind) % configs.len()].clone()
 }
 
+/// The RFC 9258 context of the importing configurations.
+pub const IMPORT_CONTEXT: &[u8] = b"client=fuzz;server=aef";
+
 /// The client configuration of the client target: X25519 share, secp256r1 offered (so a
 /// HelloRetryRequest can name it), psk_ke allowed, ALPN and SNI, and no middlebox
 /// compatibility — an empty legacy_session_id, so that a fuzzed ServerHello can echo it and
 /// reach the checks behind that one.
 pub fn client_config() -> Arc<PskClientConfig> {
-    static CONFIG: OnceLock<Arc<PskClientConfig>> = OnceLock::new();
-    CONFIG
-        .get_or_init(|| {
-            Arc::new(
-                PskClientConfig::new(psk())
-                    .with_groups(&[NamedGroup::X25519, NamedGroup::secp256r1])
-                    .unwrap()
-                    .with_key_exchange_modes(PskKeyExchangeModes::DheOrPskOnly)
-                    .with_alpn_protocols(vec![b"h2".to_vec()])
-                    .unwrap()
-                    .with_server_name("aef.example.com")
-                    .unwrap()
-                    .with_middlebox_compat(false),
-            )
-        })
-        .clone()
+    client_config_for(0)
+}
+
+/// The client target's configurations: `kind` odd adds an RFC 9258 importer (two imported
+/// identities, SHA-256 and SHA-384, so selected_identity and the suite hash are checked
+/// against imported PSKs).
+pub fn client_config_for(kind: u8) -> Arc<PskClientConfig> {
+    static CONFIGS: OnceLock<[Arc<PskClientConfig>; 2]> = OnceLock::new();
+    let configs = CONFIGS.get_or_init(|| {
+        let base = PskClientConfig::new(psk())
+            .with_groups(&[NamedGroup::X25519, NamedGroup::secp256r1])
+            .unwrap()
+            .with_key_exchange_modes(PskKeyExchangeModes::DheOrPskOnly)
+            .with_alpn_protocols(vec![b"h2".to_vec()])
+            .unwrap()
+            .with_server_name("aef.example.com")
+            .unwrap()
+            .with_middlebox_compat(false);
+        [
+            Arc::new(base.clone()),
+            Arc::new(base.with_psk_importer(
+                PskImporter::new()
+                    .with_context(IMPORT_CONTEXT.to_vec())
+                    .unwrap(),
+            )),
+        ]
+    });
+    configs[usize::from(kind & 1)].clone()
 }
 
 /// Chunk sizes from a small deterministic generator: the input picks seed and maximum.

@@ -71,12 +71,18 @@ impl PskClientConnection {
     }
 
     /// The identity of the PSK the server accepted, once the handshake has completed (the
-    /// server's Finished proved it holds that key; before, or after a failure, `None`).
+    /// server's Finished proved it holds that key; before, or after a failure, `None`). For
+    /// an RFC 9258 imported PSK, the external identity.
     pub fn psk_identity(&self) -> Option<&[u8]> {
         self.state
             .accepted_identity
             .as_deref()
             .filter(|_| !self.core.is_handshaking())
+    }
+
+    /// Whether the accepted PSK was an RFC 9258 imported one (once the handshake completed).
+    pub fn psk_is_imported(&self) -> bool {
+        self.state.accepted_imported && self.psk_identity().is_some()
     }
 }
 
@@ -149,31 +155,47 @@ pub(crate) struct ClientHandshake {
     config: Arc<PskClientConfig>,
     state: State,
     accepted_identity: Option<Vec<u8>>,
+    accepted_imported: bool,
 }
 
 impl ClientHandshake {
     fn start(config: Arc<PskClientConfig>, core: &mut ConnectionCommon) -> Result<Self, Error> {
         let common = &config.common;
+        // With an importer, the imported PSKs (one per EPSK and target KDF) replace the
+        // plain ones (RFC 9258 §5.1).
+        let imported;
+        let psks = match &config.importer {
+            Some(importer) => {
+                imported = super::importer::import_all(
+                    importer,
+                    &config.psks,
+                    &common.suites,
+                    &common.provider,
+                )?;
+                &imported
+            }
+            None => &config.psks,
+        };
         let mut offered = Vec::new();
-        for psk in &config.psks {
+        for psk in psks {
             let Some(suite) = common.suites_for(psk.hash()).next() else {
                 return Err(Error::InvalidConfig(format!(
                     "no configured TLS 1.3 cipher suite uses the hash of PSK {:?} ({:?})",
-                    String::from_utf8_lossy(psk.identity()),
+                    String::from_utf8_lossy(psk.external_identity()),
                     psk.hash()
                 )));
             };
             offered.push(Offered {
                 psk: psk.clone(),
                 binder_suite: Suite::of(suite),
-                early: EarlySecret::new(Suite::of(suite), psk.secret()),
+                early: EarlySecret::of_psk(Suite::of(suite), psk),
             });
         }
         let suites: Vec<_> = common
             .suites
             .iter()
             .copied()
-            .filter(|s| config.psks.iter().any(|p| p.hash().matches(s)))
+            .filter(|s| psks.iter().any(|p| p.hash().matches(s)))
             .collect();
 
         let random = random_bytes::<32>(&config)?;
@@ -210,6 +232,7 @@ impl ClientHandshake {
             config,
             state: State::ExpectServerHello(Box::new(hello)),
             accepted_identity: None,
+            accepted_imported: false,
         })
     }
 
@@ -338,9 +361,10 @@ impl ClientHandshake {
         let early = if offered.early.hash_algorithm() == psk_suite.hash.algorithm() {
             offered.early
         } else {
-            EarlySecret::new(psk_suite, offered.psk.secret())
+            EarlySecret::of_psk(psk_suite, &offered.psk)
         };
-        self.accepted_identity = Some(offered.psk.identity().to_vec());
+        self.accepted_identity = Some(offered.psk.external_identity().to_vec());
+        self.accepted_imported = offered.psk.is_imported();
 
         let mut transcript = core::mem::take(&mut hello.transcript);
         transcript.add(message);

@@ -10,6 +10,7 @@ use rustls::crypto::{CryptoProvider, SupportedKxGroup};
 use rustls::{NamedGroup, SupportedCipherSuite, Tls13CipherSuite};
 use zeroize::Zeroizing;
 
+use super::importer::{ImportedFrom, PskImporter};
 use crate::error::Error;
 use crate::secret::{AefPsk, KeyFingerprint};
 
@@ -58,6 +59,8 @@ pub struct ExternalPsk {
     identity: Vec<u8>,
     secret: Zeroizing<Vec<u8>>,
     hash: PskHash,
+    /// Set for an RFC 9258 imported PSK (see [`import_psk`](super::import_psk)).
+    pub(crate) imported: Option<Arc<ImportedFrom>>,
 }
 
 impl ExternalPsk {
@@ -81,6 +84,7 @@ impl ExternalPsk {
             identity,
             secret: Zeroizing::new(secret.to_vec()),
             hash,
+            imported: None,
         })
     }
 
@@ -120,6 +124,28 @@ impl ExternalPsk {
         self.hash
     }
 
+    /// Whether this is an RFC 9258 imported PSK (its binder uses "imp binder").
+    pub fn is_imported(&self) -> bool {
+        self.imported.is_some()
+    }
+
+    /// The external identity: of the EPSK an imported PSK was derived from, else
+    /// [`identity`](Self::identity). This is the identity the connections report.
+    pub fn external_identity(&self) -> &[u8] {
+        self.imported
+            .as_ref()
+            .map_or(&self.identity, |i| &i.external_identity)
+    }
+
+    /// The binder key label (RFC 8446 §7.1, RFC 9258 §5.2).
+    pub(crate) fn binder_label(&self) -> &'static [u8] {
+        if self.is_imported() {
+            super::key_schedule::IMP_BINDER
+        } else {
+            super::key_schedule::EXT_BINDER
+        }
+    }
+
     /// A short non-secret fingerprint of the key, for logs.
     pub fn fingerprint(&self) -> KeyFingerprint {
         KeyFingerprint::of(&self.secret)
@@ -135,6 +161,7 @@ impl fmt::Debug for ExternalPsk {
         f.debug_struct("ExternalPsk")
             .field("identity", &String::from_utf8_lossy(&self.identity))
             .field("hash", &self.hash)
+            .field("imported", &self.imported.as_ref().map(|i| i.target_kdf))
             .field("secret", &"[redacted]")
             .finish()
     }
@@ -296,11 +323,15 @@ impl Common {
                 .provider
                 .kx_groups
                 .iter()
-                .find(|g| g.name() == *name)
-                .ok_or_else(|| {
-                    Error::InvalidConfig(format!("the crypto provider has no group {name:?}"))
-                })?;
-            groups.push(*g);
+                .copied()
+                .find(|g| g.name() == *name);
+            // The crate's own groups (RFC 7919 FFDHE) are found by name as well.
+            #[cfg(feature = "ffdhe")]
+            let g = g.or_else(|| crate::kx::ffdhe::by_name(*name));
+            let g = g.ok_or_else(|| {
+                Error::InvalidConfig(format!("the crypto provider has no group {name:?}"))
+            })?;
+            groups.push(g);
         }
         if groups.is_empty() {
             return Err(Error::InvalidConfig("no key-exchange group given".into()));
@@ -385,7 +416,9 @@ impl fmt::Debug for Common {
 macro_rules! common_setters {
     () => {
         /// Restricts and orders the key-exchange groups (default: every group of the provider
-        /// usable with TLS 1.3, in the provider's order).
+        /// usable with TLS 1.3, in the provider's order). With the `ffdhe` feature,
+        /// `FFDHE2048` and `FFDHE3072` are found too (`kx::ffdhe`), though no provider lists
+        /// them. A client sends a key share for the first group only.
         pub fn with_groups(mut self, groups: &[NamedGroup]) -> Result<Self, Error> {
             self.common.set_groups(groups)?;
             Ok(self)
@@ -440,6 +473,7 @@ pub struct PskClientConfig {
     pub(crate) psks: Vec<ExternalPsk>,
     pub(crate) server_name: Option<String>,
     pub(crate) middlebox_compat: bool,
+    pub(crate) importer: Option<PskImporter>,
 }
 
 impl PskClientConfig {
@@ -455,6 +489,7 @@ impl PskClientConfig {
             psks: vec![psk],
             server_name: None,
             middlebox_compat: true,
+            importer: None,
         }
     }
 
@@ -504,6 +539,15 @@ impl PskClientConfig {
         &self.psks
     }
 
+    /// Imports every configured PSK (RFC 9258) and offers the imported identities instead of
+    /// the plain ones: one per PSK and target KDF, in that order. Off by default. A server
+    /// without an importer does not know these identities (the handshake fails with
+    /// `decrypt_error`, as for a wrong key).
+    pub fn with_psk_importer(mut self, importer: PskImporter) -> Self {
+        self.importer = Some(importer);
+        self
+    }
+
     common_setters!();
 }
 
@@ -523,6 +567,7 @@ pub struct PskServerConfig {
     pub(crate) common: Common,
     pub(crate) resolver: Arc<dyn PskResolver>,
     pub(crate) max_identities_tried: usize,
+    pub(crate) importer: Option<PskImporter>,
 }
 
 impl PskServerConfig {
@@ -537,6 +582,7 @@ impl PskServerConfig {
             common: Common::new(provider),
             resolver,
             max_identities_tried: 8,
+            importer: None,
         }
     }
 
@@ -552,6 +598,15 @@ impl PskServerConfig {
     /// The resolver in use.
     pub fn resolver(&self) -> &Arc<dyn PskResolver> {
         &self.resolver
+    }
+
+    /// Accepts RFC 9258 imported identities: the resolver (or a deferred connection's
+    /// application) is asked about the external identity inside, and the imported PSK is
+    /// derived from the key it returns. Off by default. Plain identities are then accepted
+    /// only with [`PskImporter::accepting_non_imported`].
+    pub fn with_psk_importer(mut self, importer: PskImporter) -> Self {
+        self.importer = Some(importer);
+        self
     }
 
     common_setters!();

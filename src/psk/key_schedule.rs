@@ -26,6 +26,10 @@ fn traffic_key(expander: &dyn HkdfExpander, suite: &Tls13CipherSuite) -> AeadKey
     rustls::internal::derive_traffic_key(expander, suite.aead_alg)
 }
 
+/// Binder key labels: external PSKs (RFC 8446 §7.1) and RFC 9258 imported PSKs (§5.2).
+pub(crate) const EXT_BINDER: &[u8] = b"ext binder";
+pub(crate) const IMP_BINDER: &[u8] = b"imp binder";
+
 /// The primitives of one cipher suite (or of a PSK's hash): HKDF and hash.
 #[derive(Clone, Copy)]
 pub(crate) struct Suite {
@@ -71,14 +75,28 @@ pub(crate) struct EarlySecret {
     /// Transcript-Hash("") of the suite's hash, which every Derive-Secret(., ., "") of the key
     /// schedule takes: computed once per handshake.
     empty_hash: hash::Output,
+    /// "ext binder", or "imp binder" for an imported PSK.
+    binder_label: &'static [u8],
 }
 
 impl EarlySecret {
+    /// The early secret of a plain external PSK ("ext binder").
+    #[cfg(test)]
     pub(crate) fn new(suite: Suite, psk: &[u8]) -> Self {
+        Self::with_binder_label(suite, psk, EXT_BINDER)
+    }
+
+    /// The early secret of `psk`, with the binder label of its kind.
+    pub(crate) fn of_psk(suite: Suite, psk: &super::config::ExternalPsk) -> Self {
+        Self::with_binder_label(suite, psk.secret(), psk.binder_label())
+    }
+
+    fn with_binder_label(suite: Suite, psk: &[u8], binder_label: &'static [u8]) -> Self {
         Self {
             prk: suite.hkdf.extract_from_secret(None, psk),
             empty_hash: suite.empty_hash(),
             suite,
+            binder_label,
         }
     }
 
@@ -88,12 +106,19 @@ impl EarlySecret {
     }
 
     /// The PSK binder over Transcript-Hash(truncated ClientHello [with HRR prefix]).
-    /// Uses the "ext binder" label: these are external PSKs, not resumption.
+    /// Uses the "ext binder" label (these are external PSKs, not resumption), or "imp binder"
+    /// for an RFC 9258 imported PSK.
     pub(crate) fn binder(&self, transcript_hash: &[u8]) -> Vec<u8> {
-        let binder_key =
-            self.suite
-                .derive(self.prk.as_ref(), b"ext binder", self.empty_hash.as_ref());
-        self.suite.finished_mac(&binder_key, transcript_hash)
+        self.suite.finished_mac(&self.binder_key(), transcript_hash)
+    }
+
+    /// binder_key = Derive-Secret(early, label, "").
+    pub(crate) fn binder_key(&self) -> OkmBlock {
+        self.suite.derive(
+            self.prk.as_ref(),
+            self.binder_label,
+            self.empty_hash.as_ref(),
+        )
     }
 
     /// Mixes in the (EC)DHE shared secret (`None` for psk_ke: Hash.len zeros).

@@ -11,6 +11,7 @@
 //! | `config.rs` | [`ExternalPsk`], [`PskClientConfig`], [`PskServerConfig`], [`PskResolver`] |
 //! | `codec.rs` | handshake messages and extensions (RFC 8446 §4) |
 //! | `key_schedule.rs` | key schedule, binders, Finished, KeyUpdate, exporter (§7) |
+//! | `importer.rs` | RFC 9258 PSK importers: [`PskImporter`], [`ImportedIdentity`] |
 //! | `record.rs` | record framing and protection (§5) |
 //! | `conn.rs` | [`ConnectionCommon`]: record dispatch, alerts, app data, KeyUpdate |
 //! | `client.rs` / `server.rs` | the two handshake state machines |
@@ -25,6 +26,7 @@
 //!   SNI, KeyUpdate (answered, initiated, and automatic before the AEAD usage limit),
 //!   close_notify and truncation detection. No 0-RTT ever; NewSessionTicket is ignored.
 //! * An unknown identity and a wrong key look the same on the wire (`decrypt_error`).
+//! * RFC 9258 imported PSKs ("imp binder"), opt-in on either side ([`PskImporter`]).
 //! * Every malformed input yields a typed [`Error`](crate::Error) carrying the RFC 8446
 //!   alert that was sent, never a panic; all buffers are bounded.
 
@@ -35,6 +37,7 @@ mod conn;
 #[cfg(any(fuzzing, test))]
 #[doc(hidden)]
 pub mod fuzzing;
+mod importer;
 mod key_schedule;
 #[cfg(test)]
 mod proptests;
@@ -48,5 +51,6 @@ pub use config::{
     PskServerConfig, StaticPskResolver,
 };
 pub use conn::{ConnectionCommon, IoState, KeyExchangeMode, Reader, Side, Writer};
+pub use importer::{import_psk, ImportedIdentity, PskImporter, TargetKdf, TARGET_PROTOCOL_TLS13};
 pub use server::PskServerConnection;
 pub use stream::{PskConnection, PskStream};

@@ -32,6 +32,7 @@ use super::config::{ExternalPsk, PskHash, PskServerConfig};
 use super::conn::{
     ConnectionCommon, Handshake, IoState, KeyExchangeMode, Side, EARLY_DATA_SKIP_LIMIT,
 };
+use super::importer::{import_with_identity, Interpretation, TargetKdf};
 use super::key_schedule::{EarlySecret, Suite, TrafficSecret, Transcript};
 use crate::error::{Error, PskRejection};
 
@@ -72,6 +73,11 @@ impl PskServerConnection {
     }
 
     fn with_key_source(config: Arc<PskServerConfig>, keys: KeySource) -> Self {
+        let import_kdfs = config
+            .importer
+            .as_ref()
+            .map(|i| i.target_kdfs(&config.common.suites))
+            .unwrap_or_default();
         Self {
             core: ConnectionCommon::new(Side::Server),
             state: ServerHandshake {
@@ -79,7 +85,9 @@ impl PskServerConnection {
                 keys,
                 state: State::ExpectClientHello(None),
                 identity: None,
+                imported: false,
                 server_name: None,
+                import_kdfs,
             },
         }
     }
@@ -90,7 +98,10 @@ impl PskServerConnection {
         self.core.process(&mut self.state)
     }
 
-    /// The identities the client offered, while a deferred connection waits for a key.
+    /// The identities the client offered, while a deferred connection waits for a key. With
+    /// an importer ([`PskServerConfig::with_psk_importer`](super::PskServerConfig::with_psk_importer)),
+    /// the external identities of the acceptable imported identities (and the plain ones if
+    /// accepted): the identities to look a key up for.
     pub fn offered_psk_identities(&self) -> Option<&[Vec<u8>]> {
         match &self.state.state {
             State::AwaitingKey(w) => Some(&w.identities),
@@ -116,11 +127,19 @@ impl PskServerConnection {
         let Some(offered) = ch.psks.as_ref() else {
             return false;
         };
-        let Some(index) = offered
+        let hs = &self.state;
+        let Some((index, psk)) = offered
             .identities()
-            .take(self.state.config.max_identities_tried)
-            .position(|(id, _)| id == psk.identity())
+            .take(hs.config.max_identities_tried)
+            .enumerate()
+            .find_map(|(i, (id, _))| {
+                let how = hs.interpret(id)?;
+                (how.lookup_name() == psk.identity()).then(|| (i, hs.effective_psk(psk, how, id)))
+            })
         else {
+            return false;
+        };
+        let Some(psk) = psk else {
             return false;
         };
         let Some(suite) = self.state.suite_for(
@@ -135,7 +154,7 @@ impl PskServerConnection {
         };
         let truncated = &message[..message.len() - ch.binders_len];
         let prefix = waiting.retry.as_ref().map(|r| &r.transcript);
-        binder_matches(binder, psk.secret(), suite, prefix, truncated).is_some()
+        binder_matches(binder, &psk, suite, prefix, truncated).is_some()
     }
 
     /// Supplies the key for one of the offered identities (`None`: none is known, which fails
@@ -170,9 +189,15 @@ impl PskServerConnection {
     }
 
     /// The identity of the PSK that authenticated the client (once the ClientHello has been
-    /// accepted; the handshake is authenticated when it completes).
+    /// accepted; the handshake is authenticated when it completes). For an RFC 9258 imported
+    /// PSK, the external identity (the one the resolver was asked about).
     pub fn psk_identity(&self) -> Option<&[u8]> {
         self.state.identity.as_deref()
+    }
+
+    /// Whether the accepted PSK is an RFC 9258 imported one.
+    pub fn psk_is_imported(&self) -> bool {
+        self.state.imported && self.state.identity.is_some()
     }
 
     /// The server name (SNI) the client sent.
@@ -325,7 +350,10 @@ pub(crate) struct ServerHandshake {
     keys: KeySource,
     state: State,
     identity: Option<Vec<u8>>,
+    imported: bool,
     server_name: Option<String>,
+    /// The target KDFs an importing server accepts (empty without an importer).
+    import_kdfs: Vec<TargetKdf>,
 }
 
 /// The outcome of PSK selection.
@@ -427,7 +455,8 @@ impl ServerHandshake {
                 identities: offered
                     .identities()
                     .take(max)
-                    .map(|(id, _)| id.to_vec())
+                    .filter_map(|(id, _)| self.interpret(id))
+                    .map(|how| how.lookup_name().to_vec())
                     .collect(),
                 retry,
             })));
@@ -642,7 +671,8 @@ impl ServerHandshake {
             KeyExchangeMode::PskOnly
         });
         core.alpn = alpn.clone();
-        self.identity = Some(chosen.psk.identity().to_vec());
+        self.identity = Some(chosen.psk.external_identity().to_vec());
+        self.imported = chosen.psk.is_imported();
 
         core.send_handshake(&server_hello)?;
         if !ch.session_id.is_empty() {
@@ -698,20 +728,56 @@ impl ServerHandshake {
             .enumerate()
             .take(self.config.max_identities_tried)
         {
+            let Some(how) = self.interpret(identity) else {
+                continue;
+            };
+            let name = how.lookup_name();
             let psk = match &self.keys {
-                KeySource::Resolver => self.config.resolver.resolve(identity),
-                KeySource::Provided(Some(p)) if p.identity() == identity => Some(p.clone()),
+                KeySource::Resolver => self.config.resolver.resolve(name),
+                KeySource::Provided(Some(p)) if p.identity() == name => Some(p.clone()),
                 _ => None,
             };
             let Some(psk) = psk else { continue };
             if chosen.is_some() {
                 continue;
             }
+            let Some(psk) = self.effective_psk(&psk, how, identity) else {
+                continue;
+            };
             if let Some(suite) = self.suite_for(psk.hash(), offered_suites, retry_suite) {
                 chosen = Some(Chosen { index, psk, suite });
             }
         }
         chosen
+    }
+
+    /// How an offered identity is read: plain without an importer, else as the importer
+    /// says (`None`: not an identity this server can know).
+    fn interpret<'a>(&self, identity: &'a [u8]) -> Option<Interpretation<'a>> {
+        match &self.config.importer {
+            None => Some(Interpretation::Plain(identity)),
+            Some(importer) => importer.interpret(identity, &self.import_kdfs),
+        }
+    }
+
+    /// The PSK the handshake uses for a resolved key: the key itself for a plain identity,
+    /// the RFC 9258 import of it for an imported one (`None` if it cannot be imported).
+    fn effective_psk(
+        &self,
+        resolved: &ExternalPsk,
+        how: Interpretation<'_>,
+        offered_identity: &[u8],
+    ) -> Option<ExternalPsk> {
+        match how {
+            Interpretation::Plain(_) => Some(resolved.clone()),
+            Interpretation::Imported { kdf, .. } => import_with_identity(
+                resolved,
+                offered_identity.to_vec(),
+                kdf,
+                &self.config.common.provider,
+            )
+            .ok(),
+        }
     }
 
     /// Verifies the chosen identity's binder in constant time. Without a known identity the
@@ -740,8 +806,9 @@ impl ServerHandshake {
             .provider
             .secure_random
             .fill(&mut decoy[..]);
-        let (index, secret, suite) = match &chosen {
-            Some(c) => (c.index, c.psk.secret(), c.suite),
+        let decoy_psk;
+        let (index, psk, suite) = match &chosen {
+            Some(c) => (c.index, &c.psk, c.suite),
             None => {
                 let hash = match offered.binder(0).map(<[u8]>::len) {
                     Some(48) => PskHash::Sha384,
@@ -752,13 +819,27 @@ impl ServerHandshake {
                     .or(retry_suite)
                     .or_else(|| self.config.common.suites.first().copied())
                     .ok_or(Error::InvalidState("no cipher suite configured"))?;
-                (0, &decoy[..hash.output_len()], suite)
+                let decoy_key = ExternalPsk::new(b"-".to_vec(), &decoy[..hash.output_len()], hash)?;
+                // An identity read as imported costs a known one an import: so does the decoy.
+                let first = offered.identities().next().map(|(id, _)| id);
+                decoy_psk = match first.and_then(|id| Some((id, self.interpret(id)?))) {
+                    Some((id, how @ Interpretation::Imported { .. })) => {
+                        let epsk = ExternalPsk::new(
+                            how.lookup_name().to_vec(),
+                            &decoy[..32],
+                            PskHash::Sha256,
+                        )?;
+                        self.effective_psk(&epsk, how, id).unwrap_or(decoy_key)
+                    }
+                    _ => decoy_key,
+                };
+                (0, &decoy_psk, suite)
             }
         };
         let binder = offered
             .binder(index)
             .ok_or(Error::InvalidState("no binder for the chosen identity"))?;
-        let early = binder_matches(binder, secret, suite, prefix, truncated);
+        let early = binder_matches(binder, psk, suite, prefix, truncated);
         match (chosen, early) {
             (Some(c), Some(early)) => Ok((c, early)),
             (Some(_), None) => Err(Error::PskRejected(PskRejection::BadBinder)),
@@ -832,7 +913,7 @@ impl ServerHandshake {
 /// was computed with, which the key schedule goes on from.
 fn binder_matches(
     binder: &[u8],
-    secret: &[u8],
+    psk: &ExternalPsk,
     suite: &'static Tls13CipherSuite,
     prefix: Option<&Transcript>,
     truncated: &[u8],
@@ -843,7 +924,7 @@ fn binder_matches(
         Some(t) => t.hash_with(s.hash, truncated),
         None => s.hash.hash(truncated),
     };
-    let early = EarlySecret::new(s, secret);
+    let early = EarlySecret::of_psk(s, psk);
     let expected = early.binder(th.as_ref());
     let ok = binder.len() == expected.len() && bool::from(binder.ct_eq(&expected));
     ok.then_some(early)
