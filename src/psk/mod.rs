@@ -41,6 +41,7 @@ mod proptests;
 mod record;
 mod server;
 mod stream;
+mod tls12;
 
 pub use client::PskClientConnection;
 pub use config::{
