@@ -1,8 +1,11 @@
-//! CAPIF-2e server tool: a TLS 1.3 external-PSK server.
+//! CAPIF-2e server tool: a TLS 1.3 external-PSK server, with `--tls12` also a TLS 1.2 one.
 //!
 //! ```text
-//! cargo run --example psk_server -- --listen 127.0.0.1:PORT --identity ID --psk HEX [--sha384] [--psk-ke]
+//! cargo run --example psk_server -- --listen 127.0.0.1:PORT --identity ID --psk HEX [--sha384] [--psk-ke] [--tls12] [--plain-psk]
 //! ```
+//!
+//! `--tls12` also accepts TLS 1.2 PSK clients (ECDHE_PSK suites; TLS 1.3 stays preferred);
+//! `--plain-psk` adds the RFC 5487 plain PSK suites (no forward secrecy).
 //!
 //! Serves connections concurrently (a thread each) until killed. Each `GET` request gets a
 //! small `HTTP/1.0 200 OK` response naming the authenticated PSK identity, then close_notify.
@@ -29,12 +32,12 @@ const MAX_CONNECTIONS: usize = 256;
 /// Time a client has for its whole handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-const USAGE: &str =
-    "usage: psk_server --listen HOST:PORT --identity ID --psk HEX [--sha384] [--psk-ke]";
+const USAGE: &str = "usage: psk_server --listen HOST:PORT --identity ID --psk HEX [--sha384] \
+                     [--psk-ke] [--tls12] [--plain-psk]";
 
 fn config() -> Result<(String, PskServerConfig), String> {
     let (mut listen, mut identity, mut key) = (None, None, None);
-    let (mut sha384, mut psk_ke) = (false, false);
+    let (mut sha384, mut psk_ke, mut tls12, mut plain_psk) = (false, false, false, false);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -43,6 +46,8 @@ fn config() -> Result<(String, PskServerConfig), String> {
             "--psk" => key = args.next(),
             "--sha384" => sha384 = true,
             "--psk-ke" => psk_ke = true,
+            "--tls12" => tls12 = true,
+            "--plain-psk" => plain_psk = true,
             other => return Err(format!("unknown argument {other:?}; {USAGE}")),
         }
     }
@@ -61,6 +66,7 @@ fn config() -> Result<(String, PskServerConfig), String> {
     if psk_ke {
         config = config.with_key_exchange_modes(PskKeyExchangeModes::DheOrPskOnly);
     }
+    config = config.with_tls12(tls12).with_plain_psk(plain_psk);
     Ok((listen, config))
 }
 
@@ -87,7 +93,8 @@ fn serve(config: Arc<PskServerConfig>, tcp: TcpStream) -> Result<String, String>
     }
     let body = if request.starts_with(b"GET ") {
         format!(
-            "authenticated PSK identity: {identity}\nsuite: {:?}\ngroup: {:?}\n",
+            "authenticated PSK identity: {identity}\nversion: {:?}\nsuite: {:?}\ngroup: {:?}\n",
+            tls.conn.protocol_version(),
             tls.conn.negotiated_cipher_suite(),
             tls.conn.negotiated_key_exchange_group()
         )

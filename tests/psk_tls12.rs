@@ -109,8 +109,12 @@ fn every_suite_between_our_client_and_server() {
         }
         // Both sides derive the same RFC 5705 exporter values; context None differs from
         // an empty one in TLS 1.2.
-        let a = c.export_keying_material([0u8; 32], b"EXPERIMENTAL x", None).unwrap();
-        let b = s.export_keying_material([0u8; 32], b"EXPERIMENTAL x", None).unwrap();
+        let a = c
+            .export_keying_material([0u8; 32], b"EXPERIMENTAL x", None)
+            .unwrap();
+        let b = s
+            .export_keying_material([0u8; 32], b"EXPERIMENTAL x", None)
+            .unwrap();
         let e = s
             .export_keying_material([0u8; 32], b"EXPERIMENTAL x", Some(b""))
             .unwrap();
@@ -201,10 +205,9 @@ fn downgrade_sentinel_is_set_and_checked() {
     c.process_new_packets().unwrap();
 
     // but a 1.3+1.2 client refuses (illegal_parameter): a TLS 1.3 server answered with 1.2.
-    let mut c = PskClientConnection::new(Arc::new(
-        PskClientConfig::new(psk(&KEY)).with_tls12(true),
-    ))
-    .unwrap();
+    let mut c =
+        PskClientConnection::new(Arc::new(PskClientConfig::new(psk(&KEY)).with_tls12(true)))
+            .unwrap();
     // The server sees a 1.2-only ClientHello (an attacker removed TLS 1.3 from it).
     let mut s = PskServerConnection::new(Arc::new(server_both(&KEY)));
     let mut probe = PskClientConnection::new(Arc::new(client12(&KEY))).unwrap();
@@ -229,16 +232,18 @@ fn wrong_key_and_unknown_identity_fail_alike_with_decrypt_error() {
     let (_, s, r) = connect(client12(&OTHER_KEY), server_both(&KEY));
     let (side, e) = r.unwrap_err();
     assert_eq!(side, Side::Server);
-    assert!(matches!(e, Error::PskRejected(PskRejection::WrongKey)), "{e:?}");
+    assert!(
+        matches!(e, Error::PskRejected(PskRejection::WrongKey)),
+        "{e:?}"
+    );
     assert_eq!(e.alert(), Some(AlertDescription::DecryptError));
     drop(s);
 
     // Unknown identity.
-    let client = PskClientConfig::new(
-        ExternalPsk::new(b"nobody".to_vec(), &KEY, PskHash::Sha256).unwrap(),
-    )
-    .with_tls12(true)
-    .with_tls13(false);
+    let client =
+        PskClientConfig::new(ExternalPsk::new(b"nobody".to_vec(), &KEY, PskHash::Sha256).unwrap())
+            .with_tls12(true)
+            .with_tls13(false);
     let (_, _, r) = connect(client, server_both(&KEY));
     let (side, e) = r.unwrap_err();
     assert_eq!(side, Side::Server);

@@ -241,7 +241,9 @@ impl ClientHandshake {
                 what: "ServerHello.legacy_version is not 0x0303",
             });
         }
-        if sh.supported_version.is_none() && hello.retry.is_none() && self.config.common.versions.tls12
+        if sh.supported_version.is_none()
+            && hello.retry.is_none()
+            && self.config.common.versions.tls12
         {
             // A TLS 1.2 ServerHello: the TLS 1.2 state machine goes on from our ClientHello.
             let Transcript::Buffering(client_hello) = core::mem::take(&mut hello.transcript) else {

@@ -1224,7 +1224,8 @@ mod tests {
             alpn: &alpn,
             cookie: None,
             psks: &[(b"invoker-1", 32), (b"invoker-2", 48)],
-            tls12: None,        })
+            tls12: None,
+        })
         .unwrap();
         fill_binders(&mut msg, binders_len, &[&[0xaa; 32], &[0xbb; 48]]);
         msg

@@ -11,7 +11,9 @@ use std::collections::VecDeque;
 use std::io;
 
 use rustls::crypto::cipher::{MessageDecrypter, MessageEncrypter};
-use rustls::{AlertDescription, CipherSuite, ContentType, NamedGroup, ProtocolVersion, Tls13CipherSuite};
+use rustls::{
+    AlertDescription, CipherSuite, ContentType, NamedGroup, ProtocolVersion, Tls13CipherSuite,
+};
 
 use super::codec::{self, hs, illegal, unexpected};
 use super::key_schedule::{ExporterSecret, Suite, TrafficSecret};
@@ -455,7 +457,11 @@ impl ConnectionCommon {
     ) -> Result<T, Error> {
         // The server has the exporter secret once it sends its Finished, but the client is
         // authenticated only by its Finished: export only after the whole handshake (as rustls).
-        if let Some(exporter) = self.tls12_exporter.as_ref().filter(|_| self.handshake_complete) {
+        if let Some(exporter) = self
+            .tls12_exporter
+            .as_ref()
+            .filter(|_| self.handshake_complete)
+        {
             exporter.export(label, context, output.as_mut())?;
             return Ok(output);
         }
@@ -596,7 +602,9 @@ impl ConnectionCommon {
         let body = self.framer.body_mut(&header);
         let body_at = body.as_ptr() as usize;
         let opened = match self.record.open(header.version, outer, body) {
-            Err(Error::DecryptError) => return Err(hs.decrypt_failed().unwrap_or(Error::DecryptError)),
+            Err(Error::DecryptError) => {
+                return Err(hs.decrypt_failed().unwrap_or(Error::DecryptError))
+            }
             other => other?,
         };
         let (typ, plain) = match opened {

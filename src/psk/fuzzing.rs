@@ -136,7 +136,8 @@ fn client_hello(body: &[u8]) {
         alpn: &alpn,
         cookie: ch.cookie,
         psks: &ids,
-        tls12: None,    }) else {
+        tls12: None,
+    }) else {
         return;
     };
     codec::fill_binders(&mut message, binders_len, &binders);
@@ -249,7 +250,8 @@ mod tests {
             alpn: &alpn,
             cookie: Some(b"cookie"),
             psks: &[(b"id-1", 32), (b"id-2", 48)],
-            tls12: None,        })
+            tls12: None,
+        })
         .unwrap();
         codec::fill_binders(&mut ch, binders_len, &[&[0xaa; 32], &[0xbb; 48]]);
         let sh = codec::encode_server_hello(&codec::ServerHelloParams {

@@ -215,7 +215,8 @@ fn valid_encodings() -> Vec<Vec<u8>> {
         alpn: &[b"h2".to_vec(), b"http/1.1".to_vec()],
         cookie: Some(b"cookie"),
         psks: &[(b"invoker-1", 32), (b"invoker-2", 48)],
-        tls12: None,    })
+        tls12: None,
+    })
     .unwrap();
     fill_binders(&mut ch, binders_len, &[&[1; 32], &[2; 48]]);
     let sh = |random: &[u8; 32]| {

@@ -322,8 +322,7 @@ impl RecordLayer {
             return Err(Error::InvalidState("record sequence number exhausted"));
         }
         let len = body.len();
-        let msg =
-            InboundOpaqueMessage::new(outer, ProtocolVersion::TLSv1_2, body);
+        let msg = InboundOpaqueMessage::new(outer, ProtocolVersion::TLSv1_2, body);
         // The AEAD's additional data is the record header as received (RFC 8446 §5.2); the
         // provider builds it with 0x0303, so any other version would fail authentication.
         let opened = if version == 0x0303 {

@@ -134,7 +134,11 @@ impl Client12 {
     }
 
     /// A client waiting for the ServerHello to `hello` (a mixed client hands over here).
-    pub(crate) fn waiting(config: Arc<PskClientConfig>, suites: Vec<Suite12>, hello: Hello12) -> Self {
+    pub(crate) fn waiting(
+        config: Arc<PskClientConfig>,
+        suites: Vec<Suite12>,
+        hello: Hello12,
+    ) -> Self {
         Self {
             config,
             suites,
@@ -148,7 +152,11 @@ impl Client12 {
         self.accepted_identity.as_deref()
     }
 
-    pub(crate) fn handle(&mut self, core: &mut ConnectionCommon, message: &[u8]) -> Result<(), Error> {
+    pub(crate) fn handle(
+        &mut self,
+        core: &mut ConnectionCommon,
+        message: &[u8],
+    ) -> Result<(), Error> {
         let (typ, body) = codec::split_handshake(message)?;
         if typ == hs12::HELLO_REQUEST {
             // RFC 5246 §7.4.1.1: ignored while negotiating; not part of the transcript.
@@ -169,7 +177,9 @@ impl Client12 {
                     let group = ours
                         .into_iter()
                         .find(|g| u16::from(g.name()) == group)
-                        .ok_or_else(|| illegal("ServerKeyExchange names a group we did not offer"))?;
+                        .ok_or_else(|| {
+                            illegal("ServerKeyExchange names a group we did not offer")
+                        })?;
                     n.server_share = Some((group, point.to_vec()));
                 }
                 n.transcript.add(message);
@@ -186,7 +196,9 @@ impl Client12 {
                 State::ExpectServerKeyExchange(_) | State::ExpectServerHelloDone(_),
                 hs::CERTIFICATE | hs::CERTIFICATE_REQUEST,
             ) => return Err(unexpected("certificate message in a PSK handshake")),
-            (State::Failed, _) => return Err(Error::InvalidState("the handshake has already failed")),
+            (State::Failed, _) => {
+                return Err(Error::InvalidState("the handshake has already failed"))
+            }
             _ => return Err(unexpected("handshake message not expected in this state")),
         };
         Ok(())
@@ -338,7 +350,8 @@ impl Client12 {
             &server_random,
             &self.config.common.provider,
         )?;
-        let verify = master.verify_data(Side::Client, transcript.current_hash(suite.hash()).as_ref());
+        let verify =
+            master.verify_data(Side::Client, transcript.current_hash(suite.hash()).as_ref());
         let finished = codec12::encode_finished(&verify);
         transcript.add(&finished);
         core.send_ccs_once();
@@ -365,9 +378,10 @@ impl Client12 {
         if !core.record.is_decrypting() {
             return Err(unexpected("Finished before ChangeCipherSpec"));
         }
-        let expected = st
-            .master
-            .verify_data(Side::Server, st.transcript.current_hash(st.suite.hash()).as_ref());
+        let expected = st.master.verify_data(
+            Side::Server,
+            st.transcript.current_hash(st.suite.hash()).as_ref(),
+        );
         if body.len() != expected.len() {
             return Err(codec::decode_error("Finished of the wrong length"));
         }

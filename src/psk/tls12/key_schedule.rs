@@ -106,7 +106,11 @@ impl MasterSecret {
     }
 
     /// The RFC 5705 exporter of this connection.
-    pub(crate) fn into_exporter(self, client_random: [u8; 32], server_random: [u8; 32]) -> Exporter {
+    pub(crate) fn into_exporter(
+        self,
+        client_random: [u8; 32],
+        server_random: [u8; 32],
+    ) -> Exporter {
         Exporter {
             master: self,
             client_random,
@@ -162,9 +166,7 @@ fn aead_key(key: &[u8], provider: &CryptoProvider) -> Result<AeadKey, Error> {
         .cipher_suites
         .iter()
         .find_map(|s| match s {
-            SupportedCipherSuite::Tls13(s) if s.aead_alg.key_len() == key.len() => {
-                Some(s.aead_alg)
-            }
+            SupportedCipherSuite::Tls13(s) if s.aead_alg.key_len() == key.len() => Some(s.aead_alg),
             _ => None,
         })
         .ok_or(Error::InvalidState(

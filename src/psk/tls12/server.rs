@@ -117,8 +117,12 @@ impl Server12 {
         let common = &config.common;
         let groups = super::groups(&common.groups);
         let group = pick_group(ch, &groups).filter(|_| exts.allows_uncompressed());
-        let suite = pick_suite(ch, &common.versions.suites(&common.provider), group.is_some())
-            .ok_or_else(|| handshake_failure("no TLS 1.2 PSK cipher suite in common"))?;
+        let suite = pick_suite(
+            ch,
+            &common.versions.suites(&common.provider),
+            group.is_some(),
+        )
+        .ok_or_else(|| handshake_failure("no TLS 1.2 PSK cipher suite in common"))?;
         let group = group.filter(|_| suite.ecdhe);
         let alpn = select_alpn(ch, &common.alpn_protocols)?;
 
@@ -144,7 +148,9 @@ impl Server12 {
         };
         let ske = kx
             .as_ref()
-            .map(|kx| codec12::encode_server_key_exchange(Some((u16::from(kx.group()), kx.pub_key()))))
+            .map(|kx| {
+                codec12::encode_server_key_exchange(Some((u16::from(kx.group()), kx.pub_key())))
+            })
             .transpose()?;
         let done = codec12::encode_server_hello_done();
 
@@ -183,7 +189,11 @@ impl Server12 {
         })
     }
 
-    pub(crate) fn handle(&mut self, core: &mut ConnectionCommon, message: &[u8]) -> Result<(), Error> {
+    pub(crate) fn handle(
+        &mut self,
+        core: &mut ConnectionCommon,
+        message: &[u8],
+    ) -> Result<(), Error> {
         let (typ, body) = codec::split_handshake(message)?;
         let state = core::mem::replace(&mut self.state, State::Failed);
         self.state = match (state, typ) {
@@ -193,7 +203,9 @@ impl Server12 {
             (State::ExpectFinished(st), hs::FINISHED) => {
                 self.handle_finished(core, *st, message, body)?
             }
-            (State::Failed, _) => return Err(Error::InvalidState("the handshake has already failed")),
+            (State::Failed, _) => {
+                return Err(Error::InvalidState("the handshake has already failed"))
+            }
             (State::ExpectClientKeyExchange(_), hs::CERTIFICATE) => {
                 return Err(unexpected("client Certificate in a PSK handshake"))
             }
@@ -244,7 +256,12 @@ impl Server12 {
         };
         // Drawn whether or not it is used, so a known identity costs the same.
         let mut decoy = Zeroizing::new([0u8; DECOY_LEN]);
-        let _ = self.config.common.provider.secure_random.fill(&mut decoy[..]);
+        let _ = self
+            .config
+            .common
+            .provider
+            .secure_random
+            .fill(&mut decoy[..]);
         let (secret, rejection) = match &psk {
             Some(p) => (p.secret(), None),
             None => (&decoy[..], Some(PskRejection::UnknownIdentity)),
@@ -289,9 +306,10 @@ impl Server12 {
         if !core.record.is_decrypting() {
             return Err(unexpected("Finished before ChangeCipherSpec"));
         }
-        let expected = st
-            .master
-            .verify_data(Side::Client, st.transcript.current_hash(st.suite.hash()).as_ref());
+        let expected = st.master.verify_data(
+            Side::Client,
+            st.transcript.current_hash(st.suite.hash()).as_ref(),
+        );
         let ok = body.len() == expected.len() && bool::from(body.ct_eq(&expected));
         if let Some(reason) = st.rejection {
             return Err(Error::PskRejected(reason));
@@ -309,7 +327,8 @@ impl Server12 {
             ..
         } = st;
         transcript.add(message);
-        let verify = master.verify_data(Side::Server, transcript.current_hash(suite.hash()).as_ref());
+        let verify =
+            master.verify_data(Side::Server, transcript.current_hash(suite.hash()).as_ref());
         core.start_reading_tls12_app_data();
         core.send_ccs_once();
         let limit = suite.record_limit(self.config.common.max_records_per_key);
@@ -340,7 +359,9 @@ impl Server12 {
         psk: Option<ExternalPsk>,
     ) -> Result<(), Error> {
         let State::AwaitingKey(waiting) = core::mem::replace(&mut self.state, State::Failed) else {
-            return Err(Error::InvalidState("the connection is not waiting for a PSK"));
+            return Err(Error::InvalidState(
+                "the connection is not waiting for a PSK",
+            ));
         };
         self.provided = Some(psk);
         let AwaitingKey {
