@@ -336,3 +336,297 @@ fn the_connection_closes_at_the_record_limit() {
     assert!(st.peer_has_closed());
     assert_eq!(read_all(s.deref_mut()), b"xxxx");
 }
+
+// ----- negative tests -------------------------------------------------------------------------
+
+mod negative {
+    use super::*;
+    use common::raw::{self, ClientHello, Extensions, ServerHello, HANDSHAKE};
+
+    const EMS: u16 = 23;
+    const RENEGOTIATION_INFO: u16 = 0xff01;
+
+    /// Our TLS 1.2 client's ClientHello message.
+    fn client_hello12() -> (PskClientConnection, ClientHello) {
+        let mut c = PskClientConnection::new(Arc::new(client12(&KEY))).unwrap();
+        let mut wire = Vec::new();
+        c.write_tls(&mut wire).unwrap();
+        let records = raw::parse_records(&wire);
+        (c, ClientHello::parse(&records[0].body))
+    }
+
+    /// The server's error for `ch`.
+    fn server_error(ch: &ClientHello) -> Error {
+        let mut s = PskServerConnection::new(Arc::new(server_both(&KEY)));
+        s.read_tls(&mut raw::records(HANDSHAKE, &ch.encode()).as_slice())
+            .unwrap();
+        s.process_new_packets().unwrap_err()
+    }
+
+    #[test]
+    fn the_unmodified_client_hello_is_accepted() {
+        let (_, ch) = client_hello12();
+        let mut s = PskServerConnection::new(Arc::new(server_both(&KEY)));
+        s.read_tls(&mut raw::records(HANDSHAKE, &ch.encode()).as_slice())
+            .unwrap();
+        s.process_new_packets().unwrap();
+        // A TLS 1.2-only ClientHello: none of the TLS 1.3 extensions.
+        for typ in [43, 51, 41, 45] {
+            assert!(ch.ext(typ).is_none(), "extension {typ}");
+        }
+        assert!(ch.ext(EMS).is_some() && ch.ext(RENEGOTIATION_INFO).is_some());
+    }
+
+    #[test]
+    fn client_without_extended_master_secret_is_refused() {
+        let (_, mut ch) = client_hello12();
+        ch.remove_ext(EMS);
+        let e = server_error(&ch);
+        assert_eq!(e.alert(), Some(AlertDescription::HandshakeFailure), "{e}");
+    }
+
+    #[test]
+    fn bad_or_missing_renegotiation_info_is_refused() {
+        let (_, mut ch) = client_hello12();
+        // A renegotiation's verify_data on an initial handshake (RFC 5746 §3.6).
+        ch.set_ext(
+            RENEGOTIATION_INFO,
+            vec![12, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
+        );
+        let e = server_error(&ch);
+        assert_eq!(e.alert(), Some(AlertDescription::HandshakeFailure), "{e}");
+        // Neither the extension nor the SCSV.
+        ch.remove_ext(RENEGOTIATION_INFO);
+        let e = server_error(&ch);
+        assert_eq!(e.alert(), Some(AlertDescription::HandshakeFailure), "{e}");
+        // The SCSV instead of the extension is fine.
+        ch.cipher_suites.push(0x00ff);
+        let mut s = PskServerConnection::new(Arc::new(server_both(&KEY)));
+        s.read_tls(&mut raw::records(HANDSHAKE, &ch.encode()).as_slice())
+            .unwrap();
+        s.process_new_packets().unwrap();
+        // Malformed renegotiation_info: decode_error.
+        ch.set_ext(RENEGOTIATION_INFO, vec![5, 0]);
+        let e = server_error(&ch);
+        assert_eq!(e.alert(), Some(AlertDescription::DecodeError), "{e}");
+    }
+
+    /// The server's first flight for our client's ClientHello, as handshake messages.
+    fn server_flight(c: &mut PskClientConnection) -> Vec<Vec<u8>> {
+        let mut s = PskServerConnection::new(Arc::new(server_both(&KEY)));
+        transfer(c.deref_mut(), s.deref_mut());
+        s.process_new_packets().unwrap();
+        let mut wire = Vec::new();
+        s.write_tls(&mut wire).unwrap();
+        let data: Vec<u8> = raw::parse_records(&wire)
+            .into_iter()
+            .flat_map(|r| r.body)
+            .collect();
+        raw::split_handshakes(&data)
+    }
+
+    fn client_error(c: &mut PskClientConnection, messages: &[Vec<u8>]) -> Error {
+        let data: Vec<u8> = messages.concat();
+        c.read_tls(&mut raw::records(HANDSHAKE, &data).as_slice())
+            .unwrap();
+        c.process_new_packets().unwrap_err()
+    }
+
+    #[test]
+    fn server_hello_without_ems_or_renegotiation_info_is_refused() {
+        for (typ, alert) in [
+            (EMS, AlertDescription::HandshakeFailure),
+            (RENEGOTIATION_INFO, AlertDescription::HandshakeFailure),
+        ] {
+            let mut c = PskClientConnection::new(Arc::new(client12(&KEY))).unwrap();
+            let mut flight = server_flight(&mut c);
+            let mut sh = ServerHello::parse(&flight[0]);
+            sh.remove_ext(typ);
+            flight[0] = sh.encode();
+            let e = client_error(&mut c, &flight);
+            assert_eq!(e.alert(), Some(alert), "{typ}: {e}");
+        }
+        // A non-empty renegotiation_info, and an extension we never sent.
+        for (typ, body, alert) in [
+            (
+                RENEGOTIATION_INFO,
+                vec![1, 9],
+                AlertDescription::HandshakeFailure,
+            ),
+            (35, vec![], AlertDescription::UnsupportedExtension),
+        ] {
+            let mut c = PskClientConnection::new(Arc::new(client12(&KEY))).unwrap();
+            let mut flight = server_flight(&mut c);
+            let mut sh = ServerHello::parse(&flight[0]);
+            sh.set_ext(typ, body);
+            flight[0] = sh.encode();
+            let e = client_error(&mut c, &flight);
+            assert_eq!(e.alert(), Some(alert), "{typ}: {e}");
+        }
+    }
+
+    #[test]
+    fn server_hello_with_an_unoffered_suite_or_version_is_refused() {
+        for (edit, alert) in [
+            (
+                (|sh: &mut ServerHello| sh.cipher_suite = 0xc02b) as fn(&mut ServerHello),
+                AlertDescription::IllegalParameter,
+            ),
+            (
+                |sh| sh.legacy_version = 0x0302,
+                AlertDescription::ProtocolVersion,
+            ),
+            (
+                |sh| sh.compression_method = 1,
+                AlertDescription::IllegalParameter,
+            ),
+        ] {
+            let mut c = PskClientConnection::new(Arc::new(client12(&KEY))).unwrap();
+            let mut flight = server_flight(&mut c);
+            let mut sh = ServerHello::parse(&flight[0]);
+            edit(&mut sh);
+            flight[0] = sh.encode();
+            let e = client_error(&mut c, &flight);
+            assert_eq!(e.alert(), Some(alert), "{e}");
+        }
+    }
+
+    #[test]
+    fn certificate_and_out_of_order_messages_are_unexpected() {
+        // A Certificate where the ServerKeyExchange belongs.
+        let mut c = PskClientConnection::new(Arc::new(client12(&KEY))).unwrap();
+        let mut flight = server_flight(&mut c);
+        flight[1] = raw::handshake(raw::hs::CERTIFICATE, &[0, 0, 0]);
+        let e = client_error(&mut c, &flight);
+        assert_eq!(e.alert(), Some(AlertDescription::UnexpectedMessage), "{e}");
+        // ServerHelloDone without the ServerKeyExchange of an ECDHE_PSK suite.
+        let mut c = PskClientConnection::new(Arc::new(client12(&KEY))).unwrap();
+        let flight = server_flight(&mut c);
+        let e = client_error(&mut c, &[flight[0].clone(), flight[2].clone()]);
+        assert_eq!(e.alert(), Some(AlertDescription::UnexpectedMessage), "{e}");
+    }
+
+    #[test]
+    fn truncated_and_malformed_messages_are_decode_errors() {
+        // Every proper prefix of the ServerKeyExchange body and of the ServerHello body, and
+        // a ServerHelloDone with a body: decode_error, never a panic.
+        let mut c = PskClientConnection::new(Arc::new(client12(&KEY))).unwrap();
+        let flight = server_flight(&mut c);
+        for (i, cut_from) in [(0usize, 4usize), (1, 4)] {
+            let m = &flight[i];
+            for len in cut_from..m.len() {
+                let mut c = PskClientConnection::new(Arc::new(client12(&KEY))).unwrap();
+                let _ = server_flight(&mut c);
+                let mut cut = flight.clone();
+                cut[i] = raw::handshake(m[0], &m[4..len]);
+                let e = client_error(&mut c, &cut[..=i]);
+                assert!(
+                    matches!(
+                        e.alert(),
+                        Some(
+                            AlertDescription::DecodeError
+                                | AlertDescription::IllegalParameter
+                                // A ServerHello cut right before its extensions lacks
+                                // renegotiation_info and EMS.
+                                | AlertDescription::HandshakeFailure
+                        )
+                    ),
+                    "message {i} cut to {len}: {e}"
+                );
+            }
+        }
+        let mut c = PskClientConnection::new(Arc::new(client12(&KEY))).unwrap();
+        let mut flight = server_flight(&mut c);
+        flight[2] = raw::handshake(14, &[0]);
+        let e = client_error(&mut c, &flight);
+        assert_eq!(e.alert(), Some(AlertDescription::DecodeError), "{e}");
+
+        // A ClientKeyExchange with trailing bytes, or cut short, to the server.
+        for edit in [(|m: &mut Vec<u8>| m.push(0)) as fn(&mut Vec<u8>), |m| {
+            m.pop();
+        }] {
+            let mut c = PskClientConnection::new(Arc::new(client12(&KEY))).unwrap();
+            let mut s = PskServerConnection::new(Arc::new(server_both(&KEY)));
+            transfer(c.deref_mut(), s.deref_mut());
+            s.process_new_packets().unwrap();
+            transfer(s.deref_mut(), c.deref_mut());
+            c.process_new_packets().unwrap();
+            let mut wire = Vec::new();
+            c.write_tls(&mut wire).unwrap();
+            let records = raw::parse_records(&wire);
+            let mut cke = records[0].body.clone();
+            edit(&mut cke);
+            let body = cke[4..].to_vec();
+            let cke = raw::handshake(16, &body);
+            s.read_tls(&mut raw::records(HANDSHAKE, &cke).as_slice())
+                .unwrap();
+            let e = s.process_new_packets().unwrap_err();
+            assert_eq!(e.alert(), Some(AlertDescription::DecodeError), "{e}");
+        }
+    }
+
+    #[test]
+    fn wrong_or_missing_finished_is_refused() {
+        // The client's flight with one bit of the Finished record flipped: decrypt_error
+        // (the record does not open, as under a wrong key).
+        let mut c = PskClientConnection::new(Arc::new(client12(&KEY))).unwrap();
+        let mut s = PskServerConnection::new(Arc::new(server_both(&KEY)));
+        transfer(c.deref_mut(), s.deref_mut());
+        s.process_new_packets().unwrap();
+        transfer(s.deref_mut(), c.deref_mut());
+        c.process_new_packets().unwrap();
+        let mut wire = Vec::new();
+        c.write_tls(&mut wire).unwrap();
+        let mut records = raw::parse_records(&wire);
+        assert_eq!(
+            records.iter().map(|r| r.typ).collect::<Vec<_>>(),
+            [22, 20, 22],
+            "ClientKeyExchange, ChangeCipherSpec, Finished"
+        );
+        let mut tampered = records.clone();
+        let last = tampered[2].body.len() - 1;
+        tampered[2].body[last] ^= 1;
+        let bytes: Vec<u8> = tampered
+            .iter()
+            .flat_map(|r| raw::record(r.typ, &r.body))
+            .collect();
+        s.read_tls(&mut bytes.as_slice()).unwrap();
+        let e = s.process_new_packets().unwrap_err();
+        assert_eq!(e.alert(), Some(AlertDescription::DecryptError), "{e}");
+
+        // The Finished without the ChangeCipherSpec before it: unexpected_message.
+        let mut c = PskClientConnection::new(Arc::new(client12(&KEY))).unwrap();
+        let mut s = PskServerConnection::new(Arc::new(server_both(&KEY)));
+        transfer(c.deref_mut(), s.deref_mut());
+        s.process_new_packets().unwrap();
+        transfer(s.deref_mut(), c.deref_mut());
+        c.process_new_packets().unwrap();
+        let mut wire = Vec::new();
+        c.write_tls(&mut wire).unwrap();
+        records = raw::parse_records(&wire);
+        // (A plaintext Finished: the server has no read key before the CCS.)
+        let mut bytes = raw::record(records[0].typ, &records[0].body);
+        bytes.extend(raw::record(HANDSHAKE, &raw::handshake(20, &[0; 12])));
+        s.read_tls(&mut bytes.as_slice()).unwrap();
+        let e = s.process_new_packets().unwrap_err();
+        assert_eq!(e.alert(), Some(AlertDescription::UnexpectedMessage), "{e}");
+
+        // Two ChangeCipherSpecs: unexpected_message.
+        let mut c = PskClientConnection::new(Arc::new(client12(&KEY))).unwrap();
+        let mut s = PskServerConnection::new(Arc::new(server_both(&KEY)));
+        transfer(c.deref_mut(), s.deref_mut());
+        s.process_new_packets().unwrap();
+        transfer(s.deref_mut(), c.deref_mut());
+        c.process_new_packets().unwrap();
+        let mut wire = Vec::new();
+        c.write_tls(&mut wire).unwrap();
+        records = raw::parse_records(&wire);
+        let bytes: Vec<u8> = [&records[0], &records[1], &records[1]]
+            .iter()
+            .flat_map(|r| raw::record(r.typ, &r.body))
+            .collect();
+        s.read_tls(&mut bytes.as_slice()).unwrap();
+        let e = s.process_new_packets().unwrap_err();
+        assert_eq!(e.alert(), Some(AlertDescription::UnexpectedMessage), "{e}");
+    }
+}

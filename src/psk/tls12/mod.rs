@@ -205,3 +205,134 @@ pub(crate) fn server_picks_tls12(ch: &ClientHello<'_>, versions: &Versions) -> b
         None => ch.legacy_version >= TLS12,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use std::io::Write;
+
+    use rustls::AlertDescription;
+
+    use crate::psk::*;
+    use crate::Error;
+
+    fn pair() -> (PskClientConnection, PskServerConnection) {
+        let psk = ExternalPsk::new(b"inv".to_vec(), &[7; 32], PskHash::Sha256).unwrap();
+        let client = PskClientConfig::new(psk.clone())
+            .with_tls12(true)
+            .with_tls13(false);
+        let keys: StaticPskResolver = [psk].into_iter().collect();
+        let server = PskServerConfig::new(Arc::new(keys)).with_tls12(true);
+        let mut c = PskClientConnection::new(Arc::new(client)).unwrap();
+        let mut s = PskServerConnection::new(Arc::new(server));
+        while c.is_handshaking() || s.is_handshaking() {
+            move_bytes(&mut c, &mut s);
+            s.process_new_packets().unwrap();
+            move_bytes(&mut s, &mut c);
+            c.process_new_packets().unwrap();
+        }
+        (c, s)
+    }
+
+    fn move_bytes(from: &mut ConnectionCommon, to: &mut ConnectionCommon) {
+        let mut buf = Vec::new();
+        while from.wants_write() {
+            from.write_tls(&mut buf).unwrap();
+        }
+        to.read_tls(&mut buf.as_slice()).unwrap();
+    }
+
+    /// `from` sends `message` after the handshake; what `to` answers and then `from` sees.
+    fn after_handshake(
+        from: &mut ConnectionCommon,
+        to: &mut ConnectionCommon,
+        message: &[u8],
+    ) -> (Result<IoState, Error>, Vec<u8>, Option<Error>) {
+        from.send_handshake(message).unwrap();
+        move_bytes(from, to);
+        let answer = to.process(&mut NoHandshake);
+        let mut out = Vec::new();
+        while to.wants_write() {
+            to.write_tls(&mut out).unwrap();
+        }
+        from.read_tls(&mut out.as_slice()).unwrap();
+        let seen = from.process(&mut NoHandshake).err();
+        (answer, out, seen)
+    }
+
+    /// Post-handshake processing never reaches the handshake state machine.
+    struct NoHandshake;
+    impl crate::psk::conn::Handshake for NoHandshake {
+        fn handle(&mut self, _: &mut ConnectionCommon, _: &[u8]) -> Result<(), Error> {
+            unreachable!("post-handshake messages are handled by the connection")
+        }
+    }
+
+    #[test]
+    fn renegotiation_is_refused_with_a_no_renegotiation_warning() {
+        // The client answers a HelloRequest, the server a new ClientHello, with one
+        // protected warning alert; each stays usable, and the peer (which never
+        // renegotiates, so never expects that alert) fails on it.
+        for (server_asks, message) in [(true, &[0u8, 0, 0, 0][..]), (false, &[1, 0, 0, 1, 0][..])] {
+            let (mut c, mut s) = pair();
+            let (from, to): (&mut ConnectionCommon, &mut ConnectionCommon) = if server_asks {
+                (&mut s, &mut c)
+            } else {
+                (&mut c, &mut s)
+            };
+            let (answer, wire, seen) = after_handshake(from, to, message);
+            answer.unwrap();
+            assert_eq!(
+                (wire[0], wire.len()),
+                (21, 5 + 2 + 16),
+                "one AEAD-protected alert"
+            );
+            assert!(
+                matches!(
+                    seen,
+                    Some(Error::AlertReceived(AlertDescription::NoRenegotiation))
+                ),
+                "{seen:?}"
+            );
+            to.writer().write_all(b"still open").unwrap();
+            assert!(to.wants_write());
+        }
+    }
+
+    #[test]
+    fn other_post_handshake_messages_are_refused() {
+        for (server_sends, message, alert) in [
+            // A HelloRequest with a body.
+            (true, &[0u8, 0, 0, 1, 0][..], AlertDescription::DecodeError),
+            // A HelloRequest to the server, a ClientHello to the client, a KeyUpdate and a
+            // NewSessionTicket (TLS 1.3 messages) to either.
+            (
+                false,
+                &[0, 0, 0, 0][..],
+                AlertDescription::UnexpectedMessage,
+            ),
+            (true, &[1, 0, 0, 0][..], AlertDescription::UnexpectedMessage),
+            (
+                true,
+                &[24, 0, 0, 1, 0][..],
+                AlertDescription::UnexpectedMessage,
+            ),
+            (
+                false,
+                &[24, 0, 0, 1, 0][..],
+                AlertDescription::UnexpectedMessage,
+            ),
+            (true, &[4, 0, 0, 0][..], AlertDescription::UnexpectedMessage),
+        ] {
+            let (mut c, mut s) = pair();
+            let (from, to): (&mut ConnectionCommon, &mut ConnectionCommon) = if server_sends {
+                (&mut s, &mut c)
+            } else {
+                (&mut c, &mut s)
+            };
+            let (answer, _, _) = after_handshake(from, to, message);
+            assert_eq!(answer.unwrap_err().alert(), Some(alert), "{message:?}");
+        }
+    }
+}
