@@ -34,16 +34,15 @@ fn server_config() -> Arc<PskServerConfig> {
 
 fn client_config(identity: &[u8]) -> Arc<PskClientConfig> {
     let psk = ExternalPsk::new(identity.to_vec(), &WRONG_KEY, PskHash::Sha256).unwrap();
-    Arc::new(
-        PskClientConfig::new(psk)
-            .with_tls12(true)
-            .with_tls13(false),
-    )
+    Arc::new(PskClientConfig::new(psk).with_tls12(true).with_tls13(false))
 }
 
 /// One handshake up to the server's rejection: its time on the client's second flight, its
 /// error and its answer.
-fn reject(server: &Arc<PskServerConfig>, client: &Arc<PskClientConfig>) -> (Duration, Error, Vec<u8>) {
+fn reject(
+    server: &Arc<PskServerConfig>,
+    client: &Arc<PskClientConfig>,
+) -> (Duration, Error, Vec<u8>) {
     let mut c = PskClientConnection::new(client.clone()).unwrap();
     let mut s = PskServerConnection::new(server.clone());
     transfer(c.deref_mut(), s.deref_mut());

@@ -48,7 +48,11 @@ async fn async_resolver_paths_on_tls12() {
     let k = key("invoker-7", 7);
     for (client_key, fail, expect) in [
         (k.clone(), false, None),
-        (key("someone-else", 7), false, Some(PskRejection::UnknownIdentity)),
+        (
+            key("someone-else", 7),
+            false,
+            Some(PskRejection::UnknownIdentity),
+        ),
         (key("invoker-7", 8), false, Some(PskRejection::WrongKey)),
         (k.clone(), true, Some(PskRejection::UnknownIdentity)),
     ] {

@@ -84,14 +84,7 @@ impl MasterSecret {
     ) -> Result<(Box<dyn MessageEncrypter>, Box<dyn MessageDecrypter>), Error> {
         let aead = self.suite.aead_alg;
         let shape = aead.key_block_shape();
-        let len = 2 * shape.enc_key_len + 2 * shape.fixed_iv_len + shape.explicit_nonce_len;
-        let mut block = Zeroizing::new(vec![0u8; len]);
-        let mut seed = [0u8; 64];
-        seed[..32].copy_from_slice(server_random);
-        seed[32..].copy_from_slice(client_random);
-        self.suite
-            .prf_provider
-            .for_secret(&mut block, &self.secret[..], b"key expansion", &seed);
+        let block = self.key_block(client_random, server_random);
         let (client_key, rest) = block.split_at(shape.enc_key_len);
         let (server_key, rest) = rest.split_at(shape.enc_key_len);
         let (client_iv, rest) = rest.split_at(shape.fixed_iv_len);
@@ -103,6 +96,22 @@ impl MasterSecret {
         let encrypter = aead.encrypter(aead_key(write_key, provider)?, write_iv, extra);
         let decrypter = aead.decrypter(aead_key(read_key, provider)?, read_iv);
         Ok((encrypter, decrypter))
+    }
+
+    /// key_block = PRF(master, "key expansion", server_random || client_random), as long as
+    /// the AEAD's shape asks (RFC 5246 §6.3; the explicit-nonce part is rustls's GCM nonce
+    /// offset, RFC 5288 §3).
+    fn key_block(&self, client_random: &[u8; 32], server_random: &[u8; 32]) -> Zeroizing<Vec<u8>> {
+        let shape = self.suite.aead_alg.key_block_shape();
+        let len = 2 * shape.enc_key_len + 2 * shape.fixed_iv_len + shape.explicit_nonce_len;
+        let mut block = Zeroizing::new(vec![0u8; len]);
+        let mut seed = [0u8; 64];
+        seed[..32].copy_from_slice(server_random);
+        seed[32..].copy_from_slice(client_random);
+        self.suite
+            .prf_provider
+            .for_secret(&mut block, &self.secret[..], b"key expansion", &seed);
+        block
     }
 
     /// The RFC 5705 exporter of this connection.
@@ -210,6 +219,106 @@ mod tests {
             &premaster_secret(Some(&[1, 2]), &[7; 3])[..],
             &[0, 2, 1, 2, 0, 3, 7, 7, 7]
         );
+    }
+
+    /// Known answers computed independently with Python's stdlib (hmac, hashlib), the RFC
+    /// 5246 §5 P_hash written out:
+    ///
+    /// ```text
+    /// python3 - <<'PY'
+    /// import hmac, hashlib
+    /// def prf(h, secret, label, seed, n):
+    ///     seed = label + seed; out = b''; a = seed
+    ///     while len(out) < n:
+    ///         a = hmac.new(secret, a, h).digest(); out += hmac.new(secret, a + seed, h).digest()
+    ///     return out[:n]
+    /// psk = bytes([0x42]) * 32
+    /// for name, h, kb_len, other in [("0xCCAC", hashlib.sha256, 2*32+2*12, bytes(range(32))),
+    ///         ("0xD001", hashlib.sha256, 2*16+2*4+8, bytes(range(32))),
+    ///         ("0xD002", hashlib.sha384, 2*32+2*4+8, bytes(range(32))),
+    ///         ("0x00A8", hashlib.sha256, 2*16+2*4+8, bytes(32))]:
+    ///     pms = len(other).to_bytes(2, 'big') + other + len(psk).to_bytes(2, 'big') + psk
+    ///     ms = prf(h, pms, b"extended master secret", h(b"ClientHello..ClientKeyExchange").digest(), 48)
+    ///     th = h(b"ClientHello..Finished").digest()
+    ///     print(name, ms.hex(), prf(h, ms, b"key expansion", bytes([2]) * 32 + bytes([1]) * 32, kb_len).hex(),
+    ///           prf(h, ms, b"client finished", th, 12).hex(), prf(h, ms, b"server finished", th, 12).hex(),
+    ///           prf(h, ms, b"EXPORTER-test", bytes([1]) * 32 + bytes([2]) * 32 + b"\x00\x03ctx", 20).hex())
+    /// PY
+    /// ```
+    #[test]
+    fn known_answers_from_an_independent_prf() {
+        use crate::psk::tls12::{Suite12, SUITES};
+        use crate::secret::decode_hex;
+        let provider = crate::default_provider();
+        let cases = [
+            (
+                0xccac,
+                true,
+                "ce7f42506423a23a6f3f8db75b814965c09972e76efacf43381064f0675ed1e796dd83bfb1496d214c19d9cb61b3e59b",
+                "85b7566d152dd3be1ff31b7ab829dad40d5b6fd8ead0d4fe62b5ba008124f9d0e5b250b2b7d94bcf906c1f61071072ff022b2505bb0e1256943418f499f0dec01c59b0d6772906ab9849f1cfed237496741bbe33b07fc640",
+                "e0734a3d42ef1ff95e00ba1d",
+                "c8afa342979d65d996b2eee2",
+                "4aee556a226b74a71497d172006ee4ab204f92e3",
+            ),
+            (
+                0xd001,
+                true,
+                "ce7f42506423a23a6f3f8db75b814965c09972e76efacf43381064f0675ed1e796dd83bfb1496d214c19d9cb61b3e59b",
+                "85b7566d152dd3be1ff31b7ab829dad40d5b6fd8ead0d4fe62b5ba008124f9d0e5b250b2b7d94bcf906c1f61071072ff",
+                "e0734a3d42ef1ff95e00ba1d",
+                "c8afa342979d65d996b2eee2",
+                "4aee556a226b74a71497d172006ee4ab204f92e3",
+            ),
+            (
+                0xd002,
+                true,
+                "9e289d5ac02506c73140944435f68cf4c114f16425c046f984bf7cba4d377520704d18d7c223e00df2d4194c71918bd8",
+                "d3ac0d0fd5187b878255f2d94452b4e27a1cb5e905e34c3f0bff98a4da9ef53db86df92230b2943a8c7953184ff4422a73566e8ff49f85a21ffd3c257cdc8a37c749db12ca40fd34ddf4a6798c83b535",
+                "b6b4997823ea2feafd2cae5f",
+                "02a34c8e7e4cb55d86fa492c",
+                "a0014a4076c25ea1775241709137e88a106af8b7",
+            ),
+            (
+                0x00a8,
+                false,
+                "a93fa2697879fec5fd5919bcf929df3e8eeac5afdda0411db224c463f1b2da1325bf809fdbf112d86f4d95fd54f8a0d0",
+                "348d6750c8852db42544de7a71fc0293c3433137c4ce5cb764ea1a4f9865dafb3eeb6ad2456aef7091c9bbd74c7a39f6",
+                "b93849f70cf219c28821dec0",
+                "857ef3588c17632b0c5ca038",
+                "f7bf1689228475f7ad5a9e78942603a922619a7e",
+            ),
+        ];
+        assert_eq!(SUITES.len(), 5);
+        let other: Vec<u8> = (0..32).collect();
+        for (code, ecdhe, ms, kb, cf, sf, exp) in cases {
+            let suite = Suite12::lookup(code, &provider).unwrap();
+            let h = suite.hash();
+            let premaster = premaster_secret(ecdhe.then_some(&other[..]), &[0x42; 32]);
+            let session_hash = h.hash(b"ClientHello..ClientKeyExchange");
+            let master = MasterSecret::extended(suite.base, &premaster, session_hash.as_ref());
+            assert_eq!(
+                &master.secret[..],
+                &decode_hex(ms).unwrap()[..],
+                "{code:#x}"
+            );
+            let block = master.key_block(&[1; 32], &[2; 32]);
+            assert_eq!(&block[..], &decode_hex(kb).unwrap()[..], "{code:#x}");
+            let th = h.hash(b"ClientHello..Finished");
+            assert_eq!(
+                master.verify_data(Side::Client, th.as_ref())[..],
+                decode_hex(cf).unwrap()[..]
+            );
+            assert_eq!(
+                master.verify_data(Side::Server, th.as_ref())[..],
+                decode_hex(sf).unwrap()[..]
+            );
+            let exporter = master.into_exporter([1; 32], [2; 32]);
+            let mut out = [0u8; 20];
+            exporter
+                .export(b"EXPORTER-test", Some(b"ctx"), &mut out)
+                .unwrap();
+            assert_eq!(out[..], decode_hex(exp).unwrap()[..], "{code:#x}");
+        }
     }
 
     #[test]

@@ -55,7 +55,7 @@ pub(crate) const TLS_PSK_WITH_AES_256_GCM_SHA384: u16 = 0x00a9;
 
 /// Every PSK suite: code, ECDHE or plain, and the provider suites (ECDSA or RSA flavour:
 /// only their AEAD, PRF and hash are used) with the same AEAD and hash.
-const SUITES: [(u16, bool, [CipherSuite; 2]); 5] = [
+pub(crate) const SUITES: [(u16, bool, [CipherSuite; 2]); 5] = [
     (
         TLS_ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256,
         true,
@@ -159,7 +159,7 @@ pub(crate) struct Suite12 {
 }
 
 impl Suite12 {
-    fn lookup(code: u16, provider: &CryptoProvider) -> Option<Self> {
+    pub(crate) fn lookup(code: u16, provider: &CryptoProvider) -> Option<Self> {
         let (_, ecdhe, bases) = SUITES.iter().find(|(c, ..)| *c == code)?;
         let base = provider.cipher_suites.iter().find_map(|s| match s {
             SupportedCipherSuite::Tls12(s) if bases.contains(&s.common.suite) => Some(*s),
