@@ -2,8 +2,8 @@
 //! knows one identity.
 //!
 //! Input: `[flags, shape, bytes...]`. Bit 0 of `flags` selects deferred key lookup (the key
-//! is then provided if the identity was offered), bits 1-2 one of four server
-//! configurations; `flags` and `shape` seed the chunk sizes (1 octet up to 70000).
+//! is then provided if the identity was offered), bits 1-3 one of six server
+//! configurations (two with TLS 1.2: `fuzz/src/lib.rs`); `flags` and `shape` seed the chunk sizes (1 octet up to 70000).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -1,4 +1,5 @@
-//! A TLS 1.3 external-PSK client and server (RFC 8446), sans-IO, built only on the rustls
+//! A TLS 1.3 external-PSK client and server (RFC 8446) — and, opt-in, TLS 1.2 PSK (RFC 4279,
+//! 5487, 5489, 7905, 8442) on the same engine — sans-IO, built only on the rustls
 //! `CryptoProvider`.
 //!
 //! rustls has no external-PSK support (its public API cannot construct the needed session
@@ -13,7 +14,8 @@
 //! | `key_schedule.rs` | key schedule, binders, Finished, KeyUpdate, exporter (§7) |
 //! | `record.rs` | record framing and protection (§5) |
 //! | `conn.rs` | [`ConnectionCommon`]: record dispatch, alerts, app data, KeyUpdate |
-//! | `client.rs` / `server.rs` | the two handshake state machines |
+//! | `client.rs` / `server.rs` | the two TLS 1.3 handshake state machines; version selection |
+//! | `tls12/` | TLS 1.2 PSK: its messages (`codec.rs`), key schedule with the extended master secret (`key_schedule.rs`), and its two state machines (`client.rs` / `server.rs`) |
 //!
 //! What the engine does:
 //!
@@ -27,6 +29,11 @@
 //! * An unknown identity and a wrong key look the same on the wire (`decrypt_error`).
 //! * Every malformed input yields a typed [`Error`](crate::Error) carrying the RFC 8446
 //!   alert that was sent, never a panic; all buffers are bounded.
+//! * TLS 1.2 (`with_tls12(true)`, off by default): ECDHE_PSK with ChaCha20-Poly1305 or
+//!   AES-GCM, plain PSK only with `with_plain_psk(true)`; the extended master secret required,
+//!   renegotiation refused, no resumption. A server with both versions prefers TLS 1.3 and
+//!   sets the RFC 8446 §4.1.3 downgrade sentinel when it answers with TLS 1.2; a client with
+//!   both checks it. [`ConnectionCommon::protocol_version`] tells which was negotiated.
 
 mod client;
 mod codec;

@@ -51,6 +51,8 @@ impl PskServerConnection {
 
     /// A connection that stops after the ClientHello until [`provide_psk`](Self::provide_psk)
     /// is called: for key stores that need I/O (e.g. an AEF asking its CCF over CAPIF-3).
+    /// A TLS 1.2 connection stops after the ClientKeyExchange instead, which is where TLS 1.2
+    /// carries the identity (the server's first flight goes out before any lookup).
     ///
     /// ```
     /// # use std::sync::Arc;

@@ -18,12 +18,11 @@
 
 use std::sync::Arc;
 
-use rustls::crypto::cipher::MessageDecrypter;
-use rustls::{AlertDescription, CipherSuite, NamedGroup};
+use rustls::{AlertDescription, CipherSuite};
 use subtle::ConstantTimeEq;
 
 use super::codec::{self as codec12, ext12, hs12, ServerHello12};
-use super::key_schedule::{premaster_secret, MasterSecret};
+use super::key_schedule::{premaster_secret, MasterSecret, RecordKeys};
 use super::{Suite12, DOWNGRADE_TLS12};
 use crate::error::Error;
 use crate::psk::codec::{self, ext, hs, illegal, unexpected};
@@ -336,7 +335,7 @@ impl Client12 {
             None if suite.ecdhe => return Err(Error::InvalidState("ECDHE suite without a share")),
             None => (None, None, None),
         };
-        core.group = group.map(NamedGroup::from);
+        core.group = group;
         let premaster = premaster_secret(shared.as_ref().map(|s| s.secret_bytes()), psk.secret());
         let cke = codec12::encode_client_key_exchange(psk.identity(), our_point.as_deref())?;
         transcript.add(&cke);
@@ -344,7 +343,10 @@ impl Client12 {
 
         let session_hash = transcript.current_hash(suite.hash());
         let master = MasterSecret::extended(suite.base, &premaster, session_hash.as_ref());
-        let (encrypter, decrypter): (_, Box<dyn MessageDecrypter>) = master.record_keys(
+        let RecordKeys {
+            encrypter,
+            decrypter,
+        } = master.record_keys(
             Side::Client,
             &client_random,
             &server_random,

@@ -38,6 +38,12 @@ pub(crate) fn premaster_secret(other_secret: Option<&[u8]>, psk: &[u8]) -> Zeroi
     out
 }
 
+/// One side's record protection from the key block: its own write key and the peer's.
+pub(crate) struct RecordKeys {
+    pub(crate) encrypter: Box<dyn MessageEncrypter>,
+    pub(crate) decrypter: Box<dyn MessageDecrypter>,
+}
+
 /// The extended master secret of one connection, zeroized on drop.
 pub(crate) struct MasterSecret {
     secret: Zeroizing<[u8; 48]>,
@@ -81,7 +87,7 @@ impl MasterSecret {
         client_random: &[u8; 32],
         server_random: &[u8; 32],
         provider: &CryptoProvider,
-    ) -> Result<(Box<dyn MessageEncrypter>, Box<dyn MessageDecrypter>), Error> {
+    ) -> Result<RecordKeys, Error> {
         let aead = self.suite.aead_alg;
         let shape = aead.key_block_shape();
         let block = self.key_block(client_random, server_random);
@@ -93,9 +99,10 @@ impl MasterSecret {
             Side::Client => (client_key, client_iv, server_key, server_iv),
             Side::Server => (server_key, server_iv, client_key, client_iv),
         };
-        let encrypter = aead.encrypter(aead_key(write_key, provider)?, write_iv, extra);
-        let decrypter = aead.decrypter(aead_key(read_key, provider)?, read_iv);
-        Ok((encrypter, decrypter))
+        Ok(RecordKeys {
+            encrypter: aead.encrypter(aead_key(write_key, provider)?, write_iv, extra),
+            decrypter: aead.decrypter(aead_key(read_key, provider)?, read_iv),
+        })
     }
 
     /// key_block = PRF(master, "key expansion", server_random || client_random), as long as

@@ -23,7 +23,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use super::codec::{self as codec12, hs12, HelloExtensions12, RENEGOTIATION_SCSV};
-use super::key_schedule::{premaster_secret, MasterSecret};
+use super::key_schedule::{premaster_secret, MasterSecret, RecordKeys};
 use super::{Suite12, DOWNGRADE_TLS12};
 use crate::error::{Error, PskRejection};
 use crate::psk::codec::{self, hs, unexpected, ClientHello};
@@ -278,7 +278,10 @@ impl Server12 {
         transcript.add(message);
         let session_hash = transcript.current_hash(suite.hash());
         let master = MasterSecret::extended(suite.base, &premaster, session_hash.as_ref());
-        let (encrypter, decrypter) = master.record_keys(
+        let RecordKeys {
+            encrypter,
+            decrypter,
+        } = master.record_keys(
             Side::Server,
             &client_random,
             &server_random,
