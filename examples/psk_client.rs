@@ -1,9 +1,12 @@
-//! CAPIF-2e client tool: a TLS 1.3 external-PSK client.
+//! CAPIF-2e client tool: a TLS 1.3 external-PSK client, or with `--tls12` a TLS 1.2 PSK client.
 //!
 //! ```text
 //! cargo run --example psk_client -- --connect HOST:PORT --identity ID --psk HEX [--sha384] [--psk-ke]
-//!     [--import] [--groups x25519,ffdhe2048]
+//!     [--tls12] [--plain-psk] [--import] [--groups x25519,ffdhe2048]
 //! ```
+//!
+//! `--tls12` offers TLS 1.2 only (ECDHE_PSK suites); `--plain-psk` adds the RFC 5487 plain
+//! PSK suites (no forward secrecy).
 //!
 //! Sends `GET / HTTP/1.0`, prints the response, then the negotiated suite and group. Exits
 //! non-zero with the error on any failure. Works against `openssl s_server -psk` and
@@ -28,11 +31,12 @@ use rustls_capif::psk::{
 use rustls_capif::secret::decode_hex;
 
 const USAGE: &str = "usage: psk_client --connect HOST:PORT --identity ID --psk HEX [--sha384] \
-                     [--psk-ke] [--import] [--groups LIST]";
+                     [--psk-ke] [--tls12] [--plain-psk] [--import] [--groups LIST]";
 
 fn run() -> Result<(), String> {
     let (mut connect, mut identity, mut key) = (None, None, None);
     let (mut sha384, mut psk_ke, mut import) = (false, false, false);
+    let (mut tls12, mut plain_psk) = (false, false);
     let mut groups = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -44,6 +48,8 @@ fn run() -> Result<(), String> {
             "--psk-ke" => psk_ke = true,
             "--import" => import = true,
             "--groups" => groups = Some(args.next().ok_or("--groups needs a list")?),
+            "--tls12" => tls12 = true,
+            "--plain-psk" => plain_psk = true,
             other => return Err(format!("unknown argument {other:?}; {USAGE}")),
         }
     }
@@ -70,6 +76,10 @@ fn run() -> Result<(), String> {
             .with_groups(&parse_groups(&list)?)
             .map_err(|e| e.to_string())?;
     }
+    if tls12 {
+        config = config.with_tls12(true).with_tls13(false);
+    }
+    config = config.with_plain_psk(plain_psk);
     let host = connect.rsplit_once(':').map_or("", |(h, _)| h);
     if !host.is_empty() && !host.starts_with('[') {
         config = config.with_server_name(host).map_err(|e| e.to_string())?;
@@ -94,6 +104,10 @@ fn run() -> Result<(), String> {
     }
     print!("{}", String::from_utf8_lossy(&response));
     println!();
+    println!(
+        "version: {:?}",
+        tls.conn.protocol_version().ok_or("no version")?
+    );
     println!(
         "suite: {:?}",
         tls.conn.negotiated_cipher_suite().ok_or("no suite")?

@@ -1,10 +1,12 @@
-//! CAPIF-2e server tool: a TLS 1.3 external-PSK server.
+//! CAPIF-2e server tool: a TLS 1.3 external-PSK server, with `--tls12` also a TLS 1.2 one.
 //!
 //! ```text
 //! cargo run --example psk_server -- --listen 127.0.0.1:PORT --identity ID --psk HEX [--sha384] [--psk-ke]
-//!     [--import | --import-only]
-//!     [--groups x25519,ffdhe2048]
+//!     [--tls12] [--plain-psk] [--import | --import-only] [--groups x25519,ffdhe2048]
 //! ```
+//!
+//! `--tls12` also accepts TLS 1.2 PSK clients (ECDHE_PSK suites; TLS 1.3 stays preferred);
+//! `--plain-psk` adds the RFC 5487 plain PSK suites (no forward secrecy).
 //!
 //! Serves connections concurrently (a thread each) until killed. Each `GET` request gets a
 //! small `HTTP/1.0 200 OK` response naming the authenticated PSK identity, then close_notify.
@@ -37,11 +39,11 @@ const MAX_CONNECTIONS: usize = 256;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 const USAGE: &str = "usage: psk_server --listen HOST:PORT --identity ID --psk HEX [--sha384] \
-                     [--psk-ke] [--import | --import-only] [--groups LIST]";
+                     [--psk-ke] [--tls12] [--plain-psk] [--import | --import-only] [--groups LIST]";
 
 fn config() -> Result<(String, PskServerConfig), String> {
     let (mut listen, mut identity, mut key) = (None, None, None);
-    let (mut sha384, mut psk_ke) = (false, false);
+    let (mut sha384, mut psk_ke, mut tls12, mut plain_psk) = (false, false, false, false);
     // RFC 9258: None, or whether plain identities are accepted as well.
     let mut import: Option<bool> = None;
     let mut groups = None;
@@ -56,6 +58,8 @@ fn config() -> Result<(String, PskServerConfig), String> {
             "--import" => import = Some(true),
             "--import-only" => import = Some(false),
             "--groups" => groups = Some(args.next().ok_or("--groups needs a list")?),
+            "--tls12" => tls12 = true,
+            "--plain-psk" => plain_psk = true,
             other => return Err(format!("unknown argument {other:?}; {USAGE}")),
         }
     }
@@ -82,6 +86,7 @@ fn config() -> Result<(String, PskServerConfig), String> {
             .with_groups(&parse_groups(&list)?)
             .map_err(|e| e.to_string())?;
     }
+    config = config.with_tls12(tls12).with_plain_psk(plain_psk);
     Ok((listen, config))
 }
 
@@ -124,7 +129,8 @@ fn serve(config: Arc<PskServerConfig>, tcp: TcpStream) -> Result<String, String>
     }
     let body = if request.starts_with(b"GET ") {
         format!(
-            "authenticated PSK identity: {identity}\nimported (RFC 9258): {}\nsuite: {:?}\ngroup: {:?}\n",
+            "authenticated PSK identity: {identity}\nversion: {:?}\nimported (RFC 9258): {}\nsuite: {:?}\ngroup: {:?}\n",
+            tls.conn.protocol_version(),
             tls.conn.psk_is_imported(),
             tls.conn.negotiated_cipher_suite(),
             tls.conn.negotiated_key_exchange_group()

@@ -261,6 +261,9 @@ pub enum PskRejection {
     UnknownIdentity,
     /// The identity is known but the binder does not verify (the client has another key).
     BadBinder,
+    /// TLS 1.2: the identity is known but the client's Finished does not decrypt or verify
+    /// under its key (the client has another key).
+    WrongKey,
 }
 
 impl core::fmt::Display for PskRejection {
@@ -268,6 +271,7 @@ impl core::fmt::Display for PskRejection {
         f.write_str(match self {
             Self::UnknownIdentity => "no offered PSK identity is known",
             Self::BadBinder => "PSK binder does not verify (wrong key)",
+            Self::WrongKey => "client Finished does not verify under the PSK (wrong key)",
         })
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! Input: `[flags, shape, bytes...]`. Bit 0 of `flags` selects deferred key lookup (the key
 //! is then provided if the identity was offered), bits 1-3 one of six server
-//! configurations (two with an RFC 9258 importer: see `f::server_config`); `flags` and `shape` seed the chunk sizes (1 octet up to 70000).
+//! configurations (two with an RFC 9258 importer, two with TLS 1.2: see `f::server_config`); `flags` and `shape` seed the chunk sizes (1 octet up to 70000).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -31,7 +31,8 @@ pub fn psk() -> ExternalPsk {
 /// Server configurations, chosen by the input: default; secp384r1 only (our client's hello
 /// then gets a HelloRetryRequest); psk_ke allowed with ALPN; one suite; RFC 9258 importer
 /// only (every offered identity goes through the `ImportedIdentity` decoder); importer with
-/// a context, accepting plain identities too.
+/// a context, accepting plain identities too; TLS 1.3 and TLS 1.2 with ALPN and the plain PSK
+/// suites; TLS 1.2 only (the TLS 1.2 state machine, with and without the downgrade sentinel).
 pub fn server_config(kind: u8) -> Arc<PskServerConfig> {
     static CONFIGS: OnceLock<Vec<Arc<PskServerConfig>>> = OnceLock::new();
     let configs = CONFIGS.get_or_init(|| {
@@ -53,13 +54,21 @@ pub fn server_config(kind: u8) -> Arc<PskServerConfig> {
             ),
             Arc::new(base.clone().with_psk_importer(PskImporter::new())),
             Arc::new(
-                base.with_psk_importer(
+                base.clone().with_psk_importer(
                     PskImporter::new()
                         .with_context(IMPORT_CONTEXT.to_vec())
                         .unwrap()
                         .accepting_non_imported(true),
                 ),
             ),
+            Arc::new(
+                base.clone()
+                    .with_tls12(true)
+                    .with_plain_psk(true)
+                    .with_alpn_protocols(vec![b"http/1.1".to_vec(), b"h2".to_vec()])
+                    .unwrap(),
+            ),
+            Arc::new(base.with_tls12(true).with_tls13(false)),
         ]
     });
     configs[usize::from(kind) % configs.len()].clone()
@@ -101,6 +110,26 @@ pub fn client_config_for(kind: u8) -> Arc<PskClientConfig> {
         ]
     });
     configs[usize::from(kind & 1)].clone()
+}
+
+/// The client configurations of the TLS 1.2 client target: TLS 1.2 only with the plain PSK
+/// suites allowed, or TLS 1.3 and 1.2 (the TLS 1.3 hello, handed over to the TLS 1.2 state
+/// machine by a TLS 1.2 ServerHello, downgrade sentinel checked); both with ALPN and SNI.
+pub fn tls12_client_config(mixed: bool) -> Arc<PskClientConfig> {
+    static CONFIGS: OnceLock<[Arc<PskClientConfig>; 2]> = OnceLock::new();
+    let configs = CONFIGS.get_or_init(|| {
+        let base = PskClientConfig::new(psk())
+            .with_tls12(true)
+            .with_alpn_protocols(vec![b"h2".to_vec()])
+            .unwrap()
+            .with_server_name("aef.example.com")
+            .unwrap();
+        [
+            Arc::new(base.clone().with_tls13(false).with_plain_psk(true)),
+            Arc::new(base.with_middlebox_compat(false)),
+        ]
+    });
+    configs[usize::from(mixed)].clone()
 }
 
 /// Chunk sizes from a small deterministic generator: the input picks seed and maximum.

@@ -21,6 +21,7 @@ use super::codec::{self, ext, hs, illegal, unexpected, ClientHelloParams};
 use super::config::{ExternalPsk, PskClientConfig};
 use super::conn::{ConnectionCommon, Handshake, IoState, KeyExchangeMode, Side};
 use super::key_schedule::{EarlySecret, HandshakeSecret, Suite, TrafficSecret, Transcript};
+use super::tls12::client::{Client12, Hello12};
 use crate::error::Error;
 
 /// A client-side TLS 1.3 external-PSK connection (sans-IO).
@@ -147,6 +148,8 @@ enum State {
     ExpectServerHello(Box<Hello>),
     ExpectEncryptedExtensions(Box<AfterServerHello>),
     ExpectFinished(Box<AfterServerHello>),
+    /// TLS 1.2: a TLS 1.2-only client, or a ServerHello that chose TLS 1.2.
+    Tls12(Box<Client12>),
     Done,
     Failed,
 }
@@ -161,6 +164,18 @@ pub(crate) struct ClientHandshake {
 impl ClientHandshake {
     fn start(config: Arc<PskClientConfig>, core: &mut ConnectionCommon) -> Result<Self, Error> {
         let common = &config.common;
+        if !common.versions.tls13 {
+            if !common.versions.tls12 {
+                return Err(Error::InvalidConfig("no protocol version enabled".into()));
+            }
+            let state = Client12::start(config.clone(), core)?;
+            return Ok(Self {
+                config,
+                state: State::Tls12(Box::new(state)),
+                accepted_identity: None,
+                accepted_imported: false,
+            });
+        }
         // With an importer, the imported PSKs (one per EPSK and target KDF) replace the
         // plain ones (RFC 9258 §5.1).
         let imported;
@@ -249,6 +264,28 @@ impl ClientHandshake {
                 alert: AlertDescription::ProtocolVersion,
                 what: "ServerHello.legacy_version is not 0x0303",
             });
+        }
+        if sh.supported_version.is_none()
+            && hello.retry.is_none()
+            && self.config.common.versions.tls12
+        {
+            // A TLS 1.2 ServerHello: the TLS 1.2 state machine goes on from our ClientHello.
+            let Transcript::Buffering(client_hello) = core::mem::take(&mut hello.transcript) else {
+                return Err(Error::InvalidState("ClientHello transcript already hashed"));
+            };
+            let (suites, _) = Client12::offer(&self.config);
+            let mut tls12 = Client12::waiting(
+                self.config.clone(),
+                suites,
+                Hello12 {
+                    random: hello.random,
+                    session_id: hello.session_id.clone(),
+                    client_hello,
+                    offered_tls13: true,
+                },
+            );
+            tls12.handle(core, message)?;
+            return Ok(State::Tls12(Box::new(tls12)));
         }
         match sh.supported_version {
             Some(codec::TLS13) => {}
@@ -603,6 +640,11 @@ impl Handshake for ClientHandshake {
             (State::ExpectFinished(st), hs::FINISHED) => {
                 self.handle_finished(core, st, message, body)
             }
+            (State::Tls12(mut h), _) => {
+                let handled = h.handle(core, message);
+                self.accepted_identity = h.accepted_identity().map(<[u8]>::to_vec);
+                handled.map(|()| State::Tls12(h))
+            }
             (
                 State::ExpectFinished(_),
                 hs::CERTIFICATE | hs::CERTIFICATE_REQUEST | hs::CERTIFICATE_VERIFY,
@@ -650,11 +692,20 @@ fn build_client_hello(
     cookie: Option<&[u8]>,
 ) -> Result<Vec<u8>, Error> {
     let common = &config.common;
-    let suites: Vec<u16> = hello
+    let mut suites: Vec<u16> = hello
         .suites
         .iter()
         .map(|s| u16::from(s.common.suite))
         .collect();
+    // With TLS 1.2 on too: its suites after ours, and its extensions (RFC 8446 §4.1.2 lets
+    // one ClientHello offer both).
+    let tls12 = common.versions.tls12;
+    let mut tls12_ecdhe = false;
+    if tls12 {
+        let (tls12_suites, _) = Client12::offer(config);
+        tls12_ecdhe = tls12_suites.iter().any(|s| s.ecdhe);
+        suites.extend(tls12_suites.iter().map(|s| s.code));
+    }
     let groups: Vec<u16> = if common.modes.allows_dhe() {
         common.groups.iter().map(|g| u16::from(g.name())).collect()
     } else {
@@ -683,6 +734,7 @@ fn build_client_hello(
         alpn: &common.alpn_protocols,
         cookie,
         psks: &psks,
+        tls12: tls12.then_some(tls12_ecdhe),
     })?;
     let truncated = &message[..message.len() - binders_len];
     let binders: Vec<Vec<u8>> = hello

@@ -794,6 +794,9 @@ pub(crate) struct ClientHelloParams<'a> {
     pub(crate) cookie: Option<&'a [u8]>,
     /// (identity, binder length) per offered PSK.
     pub(crate) psks: &'a [(&'a [u8], usize)],
+    /// TLS 1.2 offered too (`Some(ecdhe)`): 1.2 in supported_versions and the TLS 1.2
+    /// extensions (ec_point_formats if ECDHE_PSK suites are offered).
+    pub(crate) tls12: Option<bool>,
 }
 
 /// Encodes a ClientHello handshake message (header included) with zeroed binders and returns
@@ -821,8 +824,14 @@ pub(crate) fn encode_client_hello(p: &ClientHelloParams<'_>) -> Result<(Vec<u8>,
             w.extension(ext::SUPPORTED_VERSIONS, |w| {
                 w.vec8(|w| {
                     w.u16(TLS13);
+                    if p.tls12.is_some() {
+                        w.u16(TLS12);
+                    }
                 });
             });
+            if let Some(ecdhe) = p.tls12 {
+                super::tls12::codec::extensions_12(w, ecdhe);
+            }
             if let Some(name) = p.server_name {
                 w.extension(ext::SERVER_NAME, |w| {
                     w.vec16(|w| {
@@ -1215,6 +1224,7 @@ mod tests {
             alpn: &alpn,
             cookie: None,
             psks: &[(b"invoker-1", 32), (b"invoker-2", 48)],
+            tls12: None,
         })
         .unwrap();
         fill_binders(&mut msg, binders_len, &[&[0xaa; 32], &[0xbb; 48]]);

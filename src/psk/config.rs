@@ -288,6 +288,8 @@ pub(crate) struct Common {
     pub(crate) modes: PskKeyExchangeModes,
     pub(crate) alpn_protocols: Vec<Vec<u8>>,
     pub(crate) max_records_per_key: Option<u64>,
+    /// Protocol versions and TLS 1.2 suites (TLS 1.3 only by default).
+    pub(crate) versions: super::tls12::Versions,
 }
 
 impl Common {
@@ -313,6 +315,7 @@ impl Common {
             modes: PskKeyExchangeModes::default(),
             alpn_protocols: Vec::new(),
             max_records_per_key: None,
+            versions: Default::default(),
         }
     }
 
@@ -408,6 +411,7 @@ impl fmt::Debug for Common {
                 &self.groups.iter().map(|g| g.name()).collect::<Vec<_>>(),
             )
             .field("modes", &self.modes)
+            .field("versions", &self.versions)
             .field("alpn_protocols", &self.alpn_protocols.len())
             .finish()
     }
@@ -449,6 +453,57 @@ macro_rules! common_setters {
         pub fn with_max_records_per_key(mut self, records: u64) -> Self {
             self.common.max_records_per_key = Some(records);
             self
+        }
+
+        /// Turns TLS 1.2 PSK on or off (default off): the ECDHE_PSK AEAD suites (RFC 5489,
+        /// 7905, 8442) with the extended master secret (RFC 7627) required. A server with
+        /// both versions prefers TLS 1.3 and sets the RFC 8446 §4.1.3 downgrade sentinel
+        /// when it answers with TLS 1.2; a client with both checks it. The PSK's hash does
+        /// not restrict the TLS 1.2 suites.
+        pub fn with_tls12(mut self, on: bool) -> Self {
+            self.common.versions.tls12 = on;
+            self
+        }
+
+        /// Turns TLS 1.3 on or off (default on). With it off and TLS 1.2 on, a client sends
+        /// a TLS 1.2 ClientHello (no supported_versions, key_share or pre_shared_key) and a
+        /// server refuses TLS 1.3 clients with `protocol_version`.
+        pub fn with_tls13(mut self, on: bool) -> Self {
+            self.common.versions.tls13 = on;
+            self
+        }
+
+        /// Allows the TLS 1.2 plain-PSK suites `TLS_PSK_WITH_AES_128_GCM_SHA256` and
+        /// `TLS_PSK_WITH_AES_256_GCM_SHA384` (RFC 5487; default off). They have no forward
+        /// secrecy: use only with peers that cannot do ECDHE_PSK.
+        pub fn with_plain_psk(mut self, on: bool) -> Self {
+            self.common.versions.plain_psk = on;
+            self
+        }
+
+        /// Restricts and orders the TLS 1.2 suites (default: the ECDHE_PSK ones with
+        /// ChaCha20-Poly1305 first, then AES-128-GCM and AES-256-GCM; then the plain PSK ones
+        /// if [`with_plain_psk`](Self::with_plain_psk) allows them). Codes without a name in
+        /// rustls (0xD001, 0xD002) are given as `CipherSuite::Unknown`.
+        pub fn with_tls12_cipher_suites(
+            mut self,
+            suites: &[rustls::CipherSuite],
+        ) -> Result<Self, Error> {
+            let provider = self.common.provider.clone();
+            self.common.versions.set_suites(suites, &provider)?;
+            Ok(self)
+        }
+
+        /// The protocol versions enabled, TLS 1.3 first.
+        pub fn protocol_versions(&self) -> Vec<rustls::ProtocolVersion> {
+            let v = &self.common.versions;
+            [
+                (v.tls13, rustls::ProtocolVersion::TLSv1_3),
+                (v.tls12, rustls::ProtocolVersion::TLSv1_2),
+            ]
+            .into_iter()
+            .filter_map(|(on, version)| on.then_some(version))
+            .collect()
         }
 
         /// The crypto provider in use.

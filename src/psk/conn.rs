@@ -10,11 +10,15 @@
 use std::collections::VecDeque;
 use std::io;
 
-use rustls::{AlertDescription, ContentType, NamedGroup, Tls13CipherSuite};
+use rustls::crypto::cipher::{MessageDecrypter, MessageEncrypter};
+use rustls::{
+    AlertDescription, CipherSuite, ContentType, NamedGroup, ProtocolVersion, Tls13CipherSuite,
+};
 
 use super::codec::{self, hs, illegal, unexpected};
 use super::key_schedule::{ExporterSecret, Suite, TrafficSecret};
 use super::record::{self, Framer, Opened, RecordLayer, MAX_PLAINTEXT};
+use super::tls12;
 use crate::error::Error;
 
 /// Default limit of buffered outgoing TLS and not-yet-sendable plaintext (as rustls).
@@ -191,6 +195,13 @@ pub(crate) trait Handshake {
     fn paused(&self) -> bool {
         false
     }
+
+    /// The error for a record that fails to decrypt, if the handshake state gives it a
+    /// meaning other than `bad_record_mac` (a TLS 1.2 server expecting the client's
+    /// Finished: the client's key is wrong, `decrypt_error`).
+    fn decrypt_failed(&self) -> Option<Error> {
+        None
+    }
 }
 
 /// Connection state shared by [`super::PskClientConnection`] and
@@ -237,6 +248,12 @@ pub struct ConnectionCommon {
     /// (`refresh_traffic_keys`, the automatic one) do not count: a request that crosses one
     /// is still answered.
     key_update_answered: bool,
+    /// TLS 1.2 was negotiated (see [`super::tls12`]).
+    tls12: bool,
+    tls12_suite: Option<CipherSuite>,
+    /// The peer's read key, installed when its ChangeCipherSpec arrives (TLS 1.2).
+    tls12_pending_read: Option<Box<dyn MessageDecrypter>>,
+    tls12_exporter: Option<tls12::key_schedule::Exporter>,
 }
 
 /// Public state only: no key material, no buffered data.
@@ -291,6 +308,10 @@ impl ConnectionCommon {
             key_updates_sent: 0,
             key_updates_received: 0,
             key_update_answered: false,
+            tls12: false,
+            tls12_suite: None,
+            tls12_pending_read: None,
+            tls12_exporter: None,
         }
     }
 
@@ -388,7 +409,16 @@ impl ConnectionCommon {
 
     /// The negotiated cipher suite.
     pub fn negotiated_cipher_suite(&self) -> Option<rustls::CipherSuite> {
-        self.suite.map(|s| s.common.suite)
+        self.suite.map(|s| s.common.suite).or(self.tls12_suite)
+    }
+
+    /// The negotiated protocol version (`None` until the ServerHello is sent or received).
+    pub fn protocol_version(&self) -> Option<ProtocolVersion> {
+        if self.tls12 {
+            Some(ProtocolVersion::TLSv1_2)
+        } else {
+            self.suite.map(|_| ProtocolVersion::TLSv1_3)
+        }
     }
 
     /// The negotiated key-exchange group (`None` before the ServerHello and for `psk_ke`).
@@ -416,8 +446,9 @@ impl ConnectionCommon {
         (self.key_updates_sent, self.key_updates_received)
     }
 
-    /// RFC 8446 §7.5 exporter: fills `output` and gives it back, like rustls's method of the
-    /// same name. `context: None` and `Some(&[])` are the same in TLS 1.3.
+    /// RFC 8446 §7.5 exporter (RFC 5705 on a TLS 1.2 connection): fills `output` and gives it
+    /// back, like rustls's method of the same name. `context: None` and `Some(&[])` are the
+    /// same in TLS 1.3, different in TLS 1.2.
     pub fn export_keying_material<T: AsMut<[u8]>>(
         &self,
         mut output: T,
@@ -426,6 +457,14 @@ impl ConnectionCommon {
     ) -> Result<T, Error> {
         // The server has the exporter secret once it sends its Finished, but the client is
         // authenticated only by its Finished: export only after the whole handshake (as rustls).
+        if let Some(exporter) = self
+            .tls12_exporter
+            .as_ref()
+            .filter(|_| self.handshake_complete)
+        {
+            exporter.export(label, context, output.as_mut())?;
+            return Ok(output);
+        }
         let exporter = self
             .exporter
             .as_ref()
@@ -439,7 +478,11 @@ impl ConnectionCommon {
 
     /// Sends a KeyUpdate asking the peer to update its keys too, and switches to new
     /// sending keys (RFC 8446 §4.6.3).
+    /// TLS 1.2 has no KeyUpdate: there this is an `InvalidState` error.
     pub fn refresh_traffic_keys(&mut self) -> Result<(), Error> {
+        if self.tls12 {
+            return Err(Error::InvalidState("TLS 1.2 has no KeyUpdate"));
+        }
         if !self.handshake_complete || self.sent_close_notify || self.failed {
             return Err(Error::InvalidState(
                 "keys can be updated only on an open, established connection",
@@ -544,6 +587,8 @@ impl ConnectionCommon {
         }
         match outer {
             ContentType::ApplicationData => {}
+            // TLS 1.2 protects every record under its own content type (RFC 5246 §6.2.3).
+            ContentType::Handshake | ContentType::Alert if self.tls12 => {}
             ContentType::Alert if !self.handshake_complete => {
                 // The peer failed before it had our keys; its alert is in the clear.
                 let body = self.framer.body_mut(&header).to_vec();
@@ -556,7 +601,13 @@ impl ConnectionCommon {
         }
         let body = self.framer.body_mut(&header);
         let body_at = body.as_ptr() as usize;
-        let (typ, plain) = match self.record.open(header.version, body)? {
+        let opened = match self.record.open(header.version, outer, body) {
+            Err(Error::DecryptError) => {
+                return Err(hs.decrypt_failed().unwrap_or(Error::DecryptError))
+            }
+            other => other?,
+        };
+        let (typ, plain) = match opened {
             // The provider decrypts in place: the plaintext lies within the record body.
             Opened::Plain(typ, plain) => (typ, record::range_within(body_at, header.len, plain)?),
             Opened::SkippedEarlyData => return Ok(()),
@@ -583,6 +634,9 @@ impl ConnectionCommon {
     }
 
     fn handle_ccs(&mut self, body: &[u8]) -> Result<(), Error> {
+        if self.tls12 {
+            return self.handle_tls12_ccs(body);
+        }
         if self.ccs != ChangeCipherSpec::Allowed {
             return Err(unexpected("change_cipher_spec outside the handshake"));
         }
@@ -596,6 +650,23 @@ impl ConnectionCommon {
         if self.ccs_seen > MAX_CCS {
             return Err(unexpected("too many change_cipher_spec records"));
         }
+        Ok(())
+    }
+
+    /// TLS 1.2 ChangeCipherSpec (RFC 5246 §7.1): exactly once, between the peer's key
+    /// exchange and its Finished, on a message boundary; it switches to the staged read key.
+    fn handle_tls12_ccs(&mut self, body: &[u8]) -> Result<(), Error> {
+        if body != [0x01] {
+            return Err(unexpected("change_cipher_spec body is not 0x01"));
+        }
+        if !self.handshake_buf.is_empty() {
+            return Err(unexpected("change_cipher_spec inside a handshake message"));
+        }
+        let decrypter = self
+            .tls12_pending_read
+            .take()
+            .ok_or_else(|| unexpected("change_cipher_spec before the key exchange or twice"))?;
+        self.record.set_decrypter(decrypter);
         Ok(())
     }
 
@@ -744,6 +815,9 @@ impl ConnectionCommon {
     fn handle_post_handshake(&mut self, message: &[u8]) -> Result<(), Error> {
         let (typ, body) = codec::split_handshake(message)?;
         self.count_record_without_data()?;
+        if self.tls12 {
+            return self.handle_tls12_post_handshake(typ, body);
+        }
         match (typ, self.side) {
             (hs::KEY_UPDATE, _) => {
                 let update_requested = codec::decode_key_update(body)?;
@@ -768,6 +842,25 @@ impl ConnectionCommon {
             }
             _ => Err(unexpected("handshake message after the handshake")),
         }
+    }
+
+    /// TLS 1.2 after the handshake: renegotiation is refused (RFC 5746 §4.2, §4.4; RFC 5246
+    /// §7.2.2) with a `no_renegotiation` warning — the client's answer to a HelloRequest, the
+    /// server's to a new ClientHello; anything else is unexpected.
+    fn handle_tls12_post_handshake(&mut self, typ: u8, body: &[u8]) -> Result<(), Error> {
+        match (typ, self.side) {
+            (tls12::codec::hs12::HELLO_REQUEST, Side::Client) if body.is_empty() => {}
+            (tls12::codec::hs12::HELLO_REQUEST, Side::Client) => {
+                return Err(codec::decode_error("HelloRequest with a body"))
+            }
+            (hs::CLIENT_HELLO, Side::Server) => {}
+            _ => return Err(unexpected("handshake message after the handshake")),
+        }
+        log::debug!("{:?}: renegotiation refused", self.side);
+        if !self.sent_close_notify {
+            self.send_alert_record(AlertDescription::NoRenegotiation, false)?;
+        }
+        Ok(())
     }
 
     // ----- sending ---------------------------------------------------------------------------------
@@ -840,6 +933,14 @@ impl ConnectionCommon {
 
     fn seal_app_data(&mut self, data: &[u8]) -> Result<(), Error> {
         for chunk in data.chunks(MAX_PLAINTEXT) {
+            if self.record.write_seq() >= self.rekey_after && self.tls12 {
+                // No KeyUpdate in TLS 1.2: close before the AEAD limit (as rustls does).
+                self.sent_close_notify = true;
+                self.send_alert_record(AlertDescription::CloseNotify, false)?;
+                return Err(Error::InvalidState(
+                    "the TLS 1.2 connection reached its AEAD record limit and was closed",
+                ));
+            }
             if self.record.write_seq() >= self.rekey_after {
                 self.send_key_update(false)?;
             }
@@ -911,6 +1012,40 @@ impl ConnectionCommon {
         self.set_write_key(suite, &secret);
         self.write_secret = Some(secret);
         self.rekey_after = rekey_after;
+    }
+
+    /// TLS 1.2 was negotiated: the suite, group and mode, for the accessors.
+    pub(crate) fn set_tls12(
+        &mut self,
+        suite: CipherSuite,
+        group: Option<NamedGroup>,
+        mode: KeyExchangeMode,
+    ) {
+        self.tls12 = true;
+        self.tls12_suite = Some(suite);
+        self.group = group;
+        self.mode = Some(mode);
+    }
+
+    /// The peer's TLS 1.2 write key, installed by its ChangeCipherSpec.
+    pub(crate) fn stage_tls12_read_key(&mut self, decrypter: Box<dyn MessageDecrypter>) {
+        self.tls12_pending_read = Some(decrypter);
+    }
+
+    /// Our TLS 1.2 write key (after our ChangeCipherSpec), used for at most `limit` records.
+    pub(crate) fn set_tls12_write_key(&mut self, encrypter: Box<dyn MessageEncrypter>, limit: u64) {
+        self.record.set_encrypter(encrypter);
+        self.rekey_after = limit;
+    }
+
+    /// The peer's TLS 1.2 Finished has been verified.
+    pub(crate) fn start_reading_tls12_app_data(&mut self) {
+        self.ccs = ChangeCipherSpec::Forbidden;
+        self.may_receive_app_data = true;
+    }
+
+    pub(crate) fn set_tls12_exporter(&mut self, exporter: tls12::key_schedule::Exporter) {
+        self.tls12_exporter = Some(exporter);
     }
 
     pub(crate) fn set_exporter(&mut self, exporter: ExporterSecret) {

@@ -136,6 +136,7 @@ fn client_hello(body: &[u8]) {
         alpn: &alpn,
         cookie: ch.cookie,
         psks: &ids,
+        tls12: None,
     }) else {
         return;
     };
@@ -249,6 +250,7 @@ mod tests {
             alpn: &alpn,
             cookie: Some(b"cookie"),
             psks: &[(b"id-1", 32), (b"id-2", 48)],
+            tls12: None,
         })
         .unwrap();
         codec::fill_binders(&mut ch, binders_len, &[&[0xaa; 32], &[0xbb; 48]]);

@@ -36,6 +36,11 @@
 //! Without that option, identities that are not acceptable imported identities are unknown
 //! (they fail exactly like a wrong key, `decrypt_error`).
 //!
+//! **TLS 1.2.** RFC 9258 defines imported PSKs for TLS 1.3 (and DTLS 1.3) only. On a
+//! connection that negotiates TLS 1.2 (only if [`with_tls12`](super::PskServerConfig::with_tls12)
+//! is on) the external PSK is used as it is, under its plain identity, whatever the importer
+//! says: a deployment that wants every use of an AEFPSK bound by the importer leaves TLS 1.2 off.
+//!
 //! **Peers.** Neither OpenSSL 3.0 nor GnuTLS 3.7 (the versions checked here) implement
 //! RFC 9258; GnuTLS has it from 3.8.1 (`gnutls_psk_format_imported_identity`). The importer
 //! is therefore proven against an independent computation (`tests/data/rfc9258_vectors.py`)

@@ -1,4 +1,5 @@
-//! A TLS 1.3 external-PSK client and server (RFC 8446), sans-IO, built only on the rustls
+//! A TLS 1.3 external-PSK client and server (RFC 8446) — and, opt-in, TLS 1.2 PSK (RFC 4279,
+//! 5487, 5489, 7905, 8442) on the same engine — sans-IO, built only on the rustls
 //! `CryptoProvider`.
 //!
 //! rustls has no external-PSK support (its public API cannot construct the needed session
@@ -14,7 +15,8 @@
 //! | `importer.rs` | RFC 9258 PSK importers: [`PskImporter`], [`ImportedIdentity`] |
 //! | `record.rs` | record framing and protection (§5) |
 //! | `conn.rs` | [`ConnectionCommon`]: record dispatch, alerts, app data, KeyUpdate |
-//! | `client.rs` / `server.rs` | the two handshake state machines |
+//! | `client.rs` / `server.rs` | the two TLS 1.3 handshake state machines; version selection |
+//! | `tls12/` | TLS 1.2 PSK: its messages (`codec.rs`), key schedule with the extended master secret (`key_schedule.rs`), and its two state machines (`client.rs` / `server.rs`) |
 //!
 //! What the engine does:
 //!
@@ -29,6 +31,11 @@
 //! * RFC 9258 imported PSKs ("imp binder"), opt-in on either side ([`PskImporter`]).
 //! * Every malformed input yields a typed [`Error`](crate::Error) carrying the RFC 8446
 //!   alert that was sent, never a panic; all buffers are bounded.
+//! * TLS 1.2 (`with_tls12(true)`, off by default): ECDHE_PSK with ChaCha20-Poly1305 or
+//!   AES-GCM, plain PSK only with `with_plain_psk(true)`; the extended master secret required,
+//!   renegotiation refused, no resumption. A server with both versions prefers TLS 1.3 and
+//!   sets the RFC 8446 §4.1.3 downgrade sentinel when it answers with TLS 1.2; a client with
+//!   both checks it. [`ConnectionCommon::protocol_version`] tells which was negotiated.
 
 mod client;
 mod codec;
@@ -44,6 +51,7 @@ mod proptests;
 mod record;
 mod server;
 mod stream;
+mod tls12;
 
 pub use client::PskClientConnection;
 pub use config::{

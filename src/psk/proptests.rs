@@ -74,7 +74,7 @@ proptest! {
             alpn: &input.alpn,
             cookie: input.cookie.as_deref(),
             psks: &psks,
-        }).unwrap();
+            tls12: None,        }).unwrap();
         let binders: Vec<Vec<u8>> = input.psks.iter().map(|(_, l)| vec![binder_byte; *l]).collect();
         let refs: Vec<&[u8]> = binders.iter().map(|b| b.as_slice()).collect();
         fill_binders(&mut msg, binders_len, &refs);
@@ -215,6 +215,7 @@ fn valid_encodings() -> Vec<Vec<u8>> {
         alpn: &[b"h2".to_vec(), b"http/1.1".to_vec()],
         cookie: Some(b"cookie"),
         psks: &[(b"invoker-1", 32), (b"invoker-2", 48)],
+        tls12: None,
     })
     .unwrap();
     fill_binders(&mut ch, binders_len, &[&[1; 32], &[2; 48]]);

@@ -305,11 +305,13 @@ impl RecordLayer {
         }
     }
 
-    /// Opens a protected record in place. The caller has checked the outer type is
-    /// application_data; `version` is the legacy_record_version received with it.
+    /// Opens a protected record in place. `version` is the legacy_record_version received
+    /// with it, `outer` its content type (application_data in TLS 1.3; in TLS 1.2 the real
+    /// type, part of the additional data, RFC 5246 §6.2.3.3).
     pub(crate) fn open<'a>(
         &mut self,
         version: u16,
+        outer: ContentType,
         body: &'a mut [u8],
     ) -> Result<Opened<'a>, Error> {
         let dec = self
@@ -320,8 +322,7 @@ impl RecordLayer {
             return Err(Error::InvalidState("record sequence number exhausted"));
         }
         let len = body.len();
-        let msg =
-            InboundOpaqueMessage::new(ContentType::ApplicationData, ProtocolVersion::TLSv1_2, body);
+        let msg = InboundOpaqueMessage::new(outer, ProtocolVersion::TLSv1_2, body);
         // The AEAD's additional data is the record header as received (RFC 8446 §5.2); the
         // provider builds it with 0x0303, so any other version would fail authentication.
         let opened = if version == 0x0303 {

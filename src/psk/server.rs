@@ -34,6 +34,7 @@ use super::conn::{
 };
 use super::importer::{import_with_identity, Interpretation, TargetKdf};
 use super::key_schedule::{EarlySecret, Suite, TrafficSecret, Transcript};
+use super::tls12::{self, server::Server12};
 use crate::error::{Error, PskRejection};
 
 /// A server-side TLS 1.3 external-PSK connection (sans-IO). See
@@ -51,6 +52,8 @@ impl PskServerConnection {
 
     /// A connection that stops after the ClientHello until [`provide_psk`](Self::provide_psk)
     /// is called: for key stores that need I/O (e.g. an AEF asking its CCF over CAPIF-3).
+    /// A TLS 1.2 connection stops after the ClientKeyExchange instead, which is where TLS 1.2
+    /// carries the identity (the server's first flight goes out before any lookup).
     ///
     /// ```
     /// # use std::sync::Arc;
@@ -101,24 +104,35 @@ impl PskServerConnection {
     /// The identities the client offered, while a deferred connection waits for a key. With
     /// an importer ([`PskServerConfig::with_psk_importer`](super::PskServerConfig::with_psk_importer)),
     /// the external identities of the acceptable imported identities (and the plain ones if
-    /// accepted): the identities to look a key up for.
+    /// accepted): the identities to look a key up for. (TLS 1.2: the identity of the
+    /// ClientKeyExchange, where a TLS 1.2 connection waits.)
     pub fn offered_psk_identities(&self) -> Option<&[Vec<u8>]> {
         match &self.state.state {
             State::AwaitingKey(w) => Some(&w.identities),
+            State::Tls12(h) => h.awaited_identities(),
             _ => None,
         }
     }
 
     /// Whether a deferred connection waits for [`provide_psk`](Self::provide_psk).
     pub fn is_awaiting_psk(&self) -> bool {
-        matches!(self.state.state, State::AwaitingKey(_))
+        self.state.paused()
     }
 
     /// While waiting for a key: whether `psk` matches the binder the client sent for its
     /// identity, checked without committing to it. A key cache uses this to notice a stale
     /// entry (the invoker has a newer AEFPSK) and fetch again before
     /// [`provide_psk`](Self::provide_psk).
+    ///
+    /// TLS 1.2 has no binder: nothing proves the client's key before its Finished, so a TLS
+    /// 1.2 connection answers `true` for a key of the awaited identity (a stale key then
+    /// fails the handshake like any wrong key).
     pub fn offered_psk_matches(&self, psk: &ExternalPsk) -> bool {
+        if let State::Tls12(h) = &self.state.state {
+            return h
+                .awaited_identities()
+                .is_some_and(|ids| ids.iter().any(|id| id == psk.identity()));
+        }
         let State::AwaitingKey(waiting) = &self.state.state else {
             return false;
         };
@@ -162,6 +176,16 @@ impl PskServerConnection {
     /// ClientHello decoded when it arrived. Call `process_new_packets` afterwards for any
     /// records that arrived meanwhile.
     pub fn provide_psk(&mut self, psk: Option<ExternalPsk>) -> Result<IoState, Error> {
+        if let State::Tls12(h) = &mut self.state.state {
+            if h.is_awaiting_key() {
+                let resumed = self.core.resume_handshake(|core| h.provide_psk(core, psk));
+                if let Err(e) = resumed {
+                    self.state.state = State::Failed;
+                    return Err(self.core.fail(e));
+                }
+                return self.process_new_packets();
+            }
+        }
         let State::AwaitingKey(waiting) = core::mem::replace(&mut self.state.state, State::Failed)
         else {
             return Err(Error::InvalidState(
@@ -192,7 +216,10 @@ impl PskServerConnection {
     /// accepted; the handshake is authenticated when it completes). For an RFC 9258 imported
     /// PSK, the external identity (the one the resolver was asked about).
     pub fn psk_identity(&self) -> Option<&[u8]> {
-        self.state.identity.as_deref()
+        match &self.state.state {
+            State::Tls12(h) => h.identity(),
+            _ => self.state.identity.as_deref(),
+        }
     }
 
     /// Whether the accepted PSK is an RFC 9258 imported one.
@@ -341,6 +368,8 @@ enum State {
     ExpectClientHello(Option<Box<Retry>>),
     AwaitingKey(Box<AwaitingKey>),
     ExpectFinished(Box<ExpectFinished>),
+    /// The ClientHello chose TLS 1.2: the rest is [`Server12`]'s.
+    Tls12(Box<Server12>),
     Done,
     Failed,
 }
@@ -380,14 +409,25 @@ impl ServerHandshake {
 
         // Version: TLS 1.3 only, through supported_versions; legacy_version is then ignored
         // (RFC 8446 §4.2.1) except that SSL 3.0 or lower is refused (Appendix D.5).
+        // TLS 1.2 (when enabled) if the client offers it and not TLS 1.3 we speak.
+        let versions = &self.config.common.versions;
+        if retry.is_none()
+            && ch.legacy_version > codec::SSL3
+            && tls12::server_picks_tls12(&ch, versions)
+        {
+            self.server_name = server_name_of(&ch)?;
+            let deferred = matches!(self.keys, KeySource::Deferred);
+            let h = Server12::start(self.config.clone(), deferred, core, message, &ch)?;
+            return Ok(State::Tls12(Box::new(h)));
+        }
         let offers_tls13 = ch
             .supported_versions
             .as_ref()
             .is_some_and(|v| v.contains(codec::TLS13));
-        if !offers_tls13 || ch.legacy_version <= codec::SSL3 {
+        if !offers_tls13 || !versions.tls13 || ch.legacy_version <= codec::SSL3 {
             return Err(Error::PeerIncompatible {
                 alert: AlertDescription::ProtocolVersion,
-                what: "client does not offer TLS 1.3",
+                what: "client does not offer a protocol version we have enabled",
             });
         }
         if ch.compression_methods != [0] {
@@ -433,16 +473,7 @@ impl ServerHandshake {
         if let Some(r) = &retry {
             r.hello1.check(&ch)?;
         }
-        self.server_name = match ch.server_name {
-            None => None,
-            Some(name) => {
-                let name = core::str::from_utf8(name)
-                    .ok()
-                    .filter(|n| rustls_pki_types::DnsName::try_from(*n).is_ok())
-                    .ok_or_else(|| illegal("server_name is not a DNS host name"))?;
-                Some(name.to_ascii_lowercase())
-            }
-        };
+        self.server_name = server_name_of(&ch)?;
 
         // A deferred connection stops here until the application has looked the key up; it
         // keeps the message and where the decoded fields lie in it.
@@ -908,6 +939,20 @@ impl ServerHandshake {
     }
 }
 
+/// The DNS host name of the ClientHello's server_name extension, lowercased.
+fn server_name_of(ch: &codec::ClientHello<'_>) -> Result<Option<String>, Error> {
+    Ok(match ch.server_name {
+        None => None,
+        Some(name) => {
+            let name = core::str::from_utf8(name)
+                .ok()
+                .filter(|n| rustls_pki_types::DnsName::try_from(*n).is_ok())
+                .ok_or_else(|| illegal("server_name is not a DNS host name"))?;
+            Some(name.to_ascii_lowercase())
+        }
+    })
+}
+
 /// Whether `binder` is the binder of `secret` over the truncated ClientHello (after `prefix`,
 /// the HelloRetryRequest transcript), compared in constant time; if so, the early secret it
 /// was computed with, which the key schedule goes on from.
@@ -939,6 +984,7 @@ impl Handshake for ServerHandshake {
                 self.handle_client_hello(core, retry, message, body)
             }
             (State::ExpectFinished(st), hs::FINISHED) => self.handle_finished(core, *st, body),
+            (State::Tls12(mut h), _) => h.handle(core, message).map(|()| State::Tls12(h)),
             (State::ExpectFinished(_), hs::END_OF_EARLY_DATA) => Err(unexpected(
                 "EndOfEarlyData although early data was not accepted",
             )),
@@ -950,7 +996,18 @@ impl Handshake for ServerHandshake {
     }
 
     fn paused(&self) -> bool {
-        matches!(self.state, State::AwaitingKey(_))
+        match &self.state {
+            State::AwaitingKey(_) => true,
+            State::Tls12(h) => h.is_awaiting_key(),
+            _ => false,
+        }
+    }
+
+    fn decrypt_failed(&self) -> Option<Error> {
+        match &self.state {
+            State::Tls12(h) => h.decrypt_failed(),
+            _ => None,
+        }
     }
 }
 

@@ -218,6 +218,13 @@ impl PskAcceptor {
                 None => (None, None),
             };
             let provided = stream.conn.provide_psk(found);
+            if provided.is_ok() && failure.is_some() {
+                // TLS 1.2 goes on with a random key until the client's Finished, which may not
+                // have arrived yet: refuse now, with the alert an unknown identity gets.
+                let _ = stream.conn.fail(Error::PskRejected(
+                    crate::error::PskRejection::UnknownIdentity,
+                ));
+            }
             if provided.is_err() || failure.is_some() {
                 // Tell the peer (the alert is queued), then report the first cause.
                 let _ = std::future::poll_fn(|cx| stream.poll_flush_tls(cx)).await;

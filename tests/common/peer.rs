@@ -283,12 +283,19 @@ pub struct Negotiated {
     pub key_updates: (u64, u64),
     /// RFC 9266 `tls-exporter` channel binding (32 octets, label "EXPORTER-Channel-Binding").
     pub tls_exporter: Option<String>,
+    /// The same with an empty (rather than no) context: equal in TLS 1.3, different in TLS
+    /// 1.2 (RFC 5705), where GnuTLS prints this one as `tls-exporter`.
+    pub tls_exporter_empty_context: Option<String>,
 }
 
 impl Negotiated {
     fn of(conn: &ConnectionCommon, identity: Option<&[u8]>) -> Self {
         let tls_exporter = conn
             .export_keying_material([0u8; 32], b"EXPORTER-Channel-Binding", None)
+            .ok()
+            .map(|exporter| hex(&exporter));
+        let tls_exporter_empty_context = conn
+            .export_keying_material([0u8; 32], b"EXPORTER-Channel-Binding", Some(&[]))
             .ok()
             .map(|exporter| hex(&exporter));
         Self {
@@ -300,6 +307,7 @@ impl Negotiated {
             alpn: conn.alpn_protocol().map(<[u8]>::to_vec),
             key_updates: conn.key_update_counts(),
             tls_exporter,
+            tls_exporter_empty_context,
         }
     }
 }
