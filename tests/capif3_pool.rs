@@ -48,7 +48,10 @@ async fn burst(pki: &TestPki, ccf_alpn: &[&[u8]]) -> (Setup, usize) {
     let s = setup_with_alpn(pki, ccf_alpn, no_shedding).await;
     for i in 0..INVOKERS + SECOND_WAVE {
         let key = invoker_key(i);
-        (s.ccf.store).register_session(&format!("inv-{i}"), Arc::new(Fixed(key)));
+        (s.ccf.store)
+            .register_session(&format!("inv-{i}"), Arc::new(Fixed(key)))
+            .await
+            .unwrap();
     }
     let acceptor = PskAcceptor::new(Arc::new(PskServerConfig::new(Arc::new(NoPskResolver))))
         .with_async_resolver(s.resolver.clone());
@@ -183,7 +186,10 @@ async fn sequential_fetches(
     let s = setup_with_alpn(&pki, ccf_alpn, configure).await;
     for i in 0..n {
         let key = invoker_key(i);
-        (s.ccf.store).register_session(&format!("inv-{i}"), Arc::new(Fixed(key)));
+        (s.ccf.store)
+            .register_session(&format!("inv-{i}"), Arc::new(Fixed(key)))
+            .await
+            .unwrap();
     }
     for i in 0..n {
         let got = s.resolver.aef_psk(&format!("inv-{i}")).await.unwrap();
@@ -222,7 +228,10 @@ async fn an_expired_idle_connection_is_replaced_by_a_resumed_one() {
     })
     .await;
     for i in 0..2 {
-        (s.ccf.store).register_session(&format!("inv-{i}"), Arc::new(Fixed(invoker_key(i))));
+        (s.ccf.store)
+            .register_session(&format!("inv-{i}"), Arc::new(Fixed(invoker_key(i))))
+            .await
+            .unwrap();
     }
     assert!(s.resolver.aef_psk("inv-0").await.unwrap().is_some());
     tokio::time::sleep(Duration::from_millis(600)).await;

@@ -103,6 +103,7 @@ async fn run(tls13: bool) -> Result<String, String> {
         .ccf
         .store
         .aef_psk(INVOKER_ID, &discovery.aef)
+        .await
         .map_err(|e| format!("step 5 (compare keys): {e}"))?
         .ok_or("step 5 (compare keys): the CCF has no key for the invoker")?;
     if ccf_key != psk {
