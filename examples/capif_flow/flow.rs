@@ -684,7 +684,7 @@ impl Invoker {
     pub fn new(pki: &TestPki, id: &str, tls13: bool) -> Self {
         let leaf = pki.leaf(&[&format!("{}.invokers.example", id.to_ascii_lowercase())]);
         let roots = pki.roots();
-        let connector = Self::connector(&leaf, &roots, tls13, true);
+        let connector = Self::connector(&leaf, &roots, tls13, true, None);
         Self {
             id: id.to_string(),
             leaf,
@@ -698,6 +698,16 @@ impl Invoker {
     /// handshake, i.e. a new CAPIF-1e session with a new AEFPSK. (A resumed TLS 1.2 session is
     /// the same session and yields the same key.)
     pub fn restarted(&self) -> Self {
+        self.restarted_with(None)
+    }
+
+    /// Like [`Invoker::restarted`], and its CAPIF-1e TLS also hands its secrets to `key_log`
+    /// (tests: to look for them where they must not be).
+    pub fn with_key_log(&self, key_log: Arc<dyn rustls::KeyLog>) -> Self {
+        self.restarted_with(Some(key_log))
+    }
+
+    fn restarted_with(&self, key_log: Option<Arc<dyn rustls::KeyLog>>) -> Self {
         Self {
             id: self.id.clone(),
             leaf: Leaf {
@@ -708,7 +718,7 @@ impl Invoker {
             },
             roots: self.roots.clone(),
             tls13: self.tls13,
-            connector: Self::connector(&self.leaf, &self.roots, self.tls13, false),
+            connector: Self::connector(&self.leaf, &self.roots, self.tls13, false, key_log),
         }
     }
 
@@ -717,6 +727,7 @@ impl Invoker {
         roots: &rustls::RootCertStore,
         tls13: bool,
         resume: bool,
+        key_log: Option<Arc<dyn rustls::KeyLog>>,
     ) -> InvokerConnector {
         let provider = rustls_capif::default_provider();
         // TLS 1.2: TS 33.122 Annex A.1 as written, what works against any CCF. TLS 1.3: this
@@ -734,6 +745,9 @@ impl Invoker {
             .expect("valid client certificate");
         if !resume {
             config.resumption = rustls::client::Resumption::disabled();
+        }
+        if let Some(key_log) = key_log {
+            config.key_log = key_log;
         }
         let profile = if tls13 {
             Capif1eProfile::Tls13Exporter
