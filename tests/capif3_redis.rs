@@ -563,7 +563,10 @@ async fn an_outage_fails_closed_and_service_resumes() {
             }
         }
     };
-    println!("service resumed {:?} after the restart", restarted.elapsed());
+    println!(
+        "service resumed {:?} after the restart",
+        restarted.elapsed()
+    );
     let new_psk = newer.session.derive_aef_psk(&newer.aef).unwrap();
     assert_eq!(
         b.store.aef_psk("INV-O1", &newer.aef).await.unwrap(),
