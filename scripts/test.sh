@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The test command of the README: installs the real TLS peers the interop tests drive, and the
-# redis-server the shared CCF key store tests (tests/capif3_redis.rs) start, when they are missing (Debian/Ubuntu, with apt-get), says what it installs, then runs every test.
+# The test command of the README: installs the real TLS peers the interop tests drive and the
+# redis-server the shared CCF key store tests start (tests/capif3_redis.rs) when they are
+# missing (Debian/Ubuntu, with apt-get), says what it installs, then runs every test.
 #
 #   scripts/test.sh                 # = cargo test --all-features, after the set-up
 #   scripts/test.sh --test psk_negative   # extra arguments go to cargo test

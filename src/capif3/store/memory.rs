@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use super::{AefPskSource, CcfKeyStoreConfig, KeyStorage, StorageFuture};
+use super::{AefPskSource, CcfKeyStoreConfig, DerivedKeys, KeyStorage, StorageFuture};
 use crate::capif3::SessionEnd;
 use crate::error::Error;
 use crate::kdf::ServiceApiInterface;
@@ -132,7 +132,7 @@ impl MemoryKeyStorage {
         &self,
         invoker_id: &str,
         interfaces: &[ServiceApiInterface],
-    ) -> Result<Option<Vec<Box<AefPsk>>>, Error> {
+    ) -> Result<Option<DerivedKeys>, Error> {
         let mut entries = self.live();
         let Some(entry) = entries.invokers.get_mut(invoker_id) else {
             return Ok(None);
@@ -199,7 +199,7 @@ impl KeyStorage for MemoryKeyStorage {
         &'a self,
         invoker_id: &'a str,
         interfaces: &'a [ServiceApiInterface],
-    ) -> StorageFuture<'a, Option<Vec<Box<AefPsk>>>> {
+    ) -> StorageFuture<'a, Option<DerivedKeys>> {
         Box::pin(core::future::ready(
             self.aef_psks_now(invoker_id, interfaces),
         ))

@@ -73,6 +73,11 @@ impl fmt::Debug for SharedInputs {
     }
 }
 
+/// Derived keys, each in its own box: moving or dropping the list moves pointers, never key
+/// octets, so no copy is left in a freed block (each box zeroizes its key when dropped).
+#[allow(clippy::vec_box)] // boxed on purpose, see above
+pub(crate) type DerivedKeys = Vec<Box<AefPsk>>;
+
 /// What a storage operation gives back, later: a boxed future (no `async-trait` crate). The
 /// in-memory backend returns ready futures; the Redis backend awaits the server.
 pub(crate) type StorageFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
@@ -101,7 +106,7 @@ pub(crate) trait KeyStorage: Send + Sync {
         &'a self,
         invoker_id: &'a str,
         interfaces: &'a [ServiceApiInterface],
-    ) -> StorageFuture<'a, Option<Vec<Box<AefPsk>>>>;
+    ) -> StorageFuture<'a, Option<DerivedKeys>>;
 
     /// Number of invokers held.
     fn len(&self) -> StorageFuture<'_, usize>;

@@ -33,12 +33,11 @@ compile_error!(
      `aws-lc-rs` or the `ring` feature too"
 );
 
-use super::{AefPskSource, KeyStorage, SharedInputs, StorageFuture};
+use super::{AefPskSource, DerivedKeys, KeyStorage, SharedInputs, StorageFuture};
 use crate::capif1e::SessionInputs;
 use crate::capif3::SessionEnd;
 use crate::error::{Error, KeyStoreError};
 use crate::kdf::ServiceApiInterface;
-use crate::secret::AefPsk;
 
 /// Format version of a sealed entry (its first octet, and part of the associated data).
 const FORMAT_V1: u8 = 1;
@@ -399,7 +398,7 @@ impl KeyStorage for RedisKeyStorage {
         &'a self,
         invoker_id: &'a str,
         interfaces: &'a [ServiceApiInterface],
-    ) -> StorageFuture<'a, Option<Vec<Box<AefPsk>>>> {
+    ) -> StorageFuture<'a, Option<DerivedKeys>> {
         Box::pin(async move {
             let Some(inputs) = self.inputs(invoker_id).await? else {
                 return Ok(None);
