@@ -6,9 +6,9 @@
 //!
 //! * `memory` (the default, [`CcfKeyStore::default`] / [`CcfKeyStore::with_config`]): a bounded
 //!   table in this process — one CCF instance.
-//! * `redis` (feature `redis`, [`CcfKeyStore::redis`]): one sealed entry per invoker in Redis 7
+//! * `redis` (feature `redis`, `CcfKeyStore::redis`): one sealed entry per invoker in Redis 7
 //!   or Valkey, shared by every CCF replica — what one replica registers after CAPIF-1e, any
-//!   replica serves on CAPIF-3. See [`RedisStoreConfig`] for the sealing and the operator's
+//!   replica serves on CAPIF-3. See `RedisStoreConfig` for the sealing and the operator's
 //!   key-encryption key.
 
 use core::fmt;
@@ -128,7 +128,7 @@ pub(crate) trait KeyStorage: Send + Sync {
 /// how many invokers it holds, and how many derived keys it keeps per invoker.
 ///
 /// `session_ttl` applies to every backend; `max_invokers` and `max_keys_per_invoker` bound the
-/// in-memory backend (the default). A Redis store ([`CcfKeyStore::redis`]) keeps no key and
+/// in-memory backend (the default). A Redis store (`CcfKeyStore::redis`) keeps no key and
 /// no session in the CCF's memory: Redis holds one sealed entry per invoker, which expires
 /// with the TTL (Redis's own `maxmemory` bounds the server).
 ///
@@ -223,7 +223,7 @@ impl CcfKeyStoreConfig {
 ///   evicts the registration closest to expiry), and so is the number of keys cached per
 ///   invoker (evicted keys are derived again on demand). Keys are held in zeroizing boxes, so
 ///   no copy is left in freed memory when the maps grow. Its futures are ready at once.
-/// * Redis (feature `redis`, [`CcfKeyStore::redis`]): shared by CCF replicas; each invoker's
+/// * Redis (feature `redis`, `CcfKeyStore::redis`): shared by CCF replicas; each invoker's
 ///   session inputs are sealed (AES-256-GCM under the operator's key-encryption key) in one
 ///   Redis key with the TTL; every fetch reads and opens it, so a newer session registered at
 ///   any replica, or a removal, holds everywhere at once. When Redis cannot be reached the

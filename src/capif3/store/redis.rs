@@ -113,6 +113,28 @@ impl fmt::Debug for KeyEncryptionKey {
 
 /// Where and how a [`CcfKeyStore::redis`](super::CcfKeyStore::redis) keeps its entries.
 ///
+/// Operating notes:
+///
+/// * One Redis key per invoker, `{key_prefix}{api_invoker_id}`, set with the store's
+///   `session_ttl` (`SET ... PX`); a newer session overwrites it, removal deletes it. The value
+///   is sealed (AES-256-GCM, see [`KeyEncryptionKey`]): dumps, RDB/AOF files, replicas and
+///   backups hold only ciphertext, so persistence may be on or off as the operator prefers.
+/// * Bounds: every command has `command_timeout`; a value larger than the largest sealed entry
+///   is refused before it is opened. Size Redis with `maxmemory` (an entry is under 200
+///   octets plus Redis's own overhead) and prefer `maxmemory-policy noeviction` or
+///   `volatile-ttl`: an evicted entry makes its invoker unknown (CAPIF-3 404) until it
+///   registers again.
+/// * Outage: operations fail with [`KeyStoreError::Unavailable`] within the timeouts (CAPIF-1e
+///   registration refused, CAPIF-3 answers 503, the AEF refuses the handshake); the connection
+///   comes back by itself when Redis does. Entries lost with a Redis that had no persistence
+///   are lost sessions: invokers run CAPIF-1e again.
+/// * A single endpoint (a primary, or a proxy / Sentinel-managed address); plain TCP
+///   (`redis://`) — put the link on a trusted network: the values are sealed, but the
+///   invoker IDs in the key names are not.
+/// * Random 96-bit nonces: rotate the KEK well before 2^32 registrations under one key
+///   (NIST SP 800-38D §8.3); a rotation makes existing entries unreadable (invokers register
+///   again).
+///
 /// ```no_run
 /// # async fn demo() -> Result<(), rustls_capif::Error> {
 /// use rustls_capif::capif3::{CcfKeyStore, CcfKeyStoreConfig, KeyEncryptionKey, RedisStoreConfig};
