@@ -47,7 +47,9 @@ async fn run(pki: &Arc<TestPki>, invokers: usize, handshakes: usize, concurrency
     let (ccf, root, task) = ccf_thread(pki, &[b"h2", b"http/1.1"]);
     for i in 0..invokers {
         ccf.store
-            .register_session(&invoker(i), Arc::new(Fixed(key(i))));
+            .register_session(&invoker(i), Arc::new(Fixed(key(i))))
+            .await
+            .unwrap();
     }
     let config = CcfKeyResolverConfig::new(
         root,

@@ -76,7 +76,9 @@ async fn run(pki: &Arc<TestPki>, mode: &Mode, samples: usize) -> (Duration, Dura
     let (ccf, root, task) = ccf_thread(pki, mode.ccf_alpn);
     for i in 0..WARM_UP + samples {
         ccf.store
-            .register_session(&format!("inv-{i}"), Arc::new(Fixed(key(i))));
+            .register_session(&format!("inv-{i}"), Arc::new(Fixed(key(i))))
+            .await
+            .unwrap();
     }
     let mut tls = pki.client_config(Some(&["aef.example"]));
     if !mode.resumption {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The test command of the README: installs the real TLS peers the interop tests drive when they
-# are missing (Debian/Ubuntu, with apt-get), says what it installs, then runs every test.
+# The test command of the README: installs the real TLS peers the interop tests drive and the
+# redis-server the shared CCF key store tests start (tests/capif3_redis.rs) when they are
+# missing (Debian/Ubuntu, with apt-get), says what it installs, then runs every test.
 #
 #   scripts/test.sh                 # = cargo test --all-features, after the set-up
 #   scripts/test.sh --test psk_negative   # extra arguments go to cargo test
@@ -15,6 +16,7 @@ declare -A peers=(
   [openssl]=openssl            # s_server / s_client: PSK interop, CAPIF-1e checks
   [gnutls-serv]=gnutls-bin     # gnutls-serv / gnutls-cli: PSK interop
   [gnutls-cli]=gnutls-bin
+  [redis-server]=redis-server  # the CCF key store shared on Redis (feature redis)
 )
 
 missing=()
@@ -28,7 +30,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then sudo="sudo"; fi
   if command -v apt-get >/dev/null 2>&1 && { [ "$(id -u)" -eq 0 ] || [ -n "$sudo" ]; }; then
-    echo "scripts/test.sh: installing the TLS peers the tests drive: ${missing[*]}" >&2
+    echo "scripts/test.sh: installing the peers the tests drive: ${missing[*]}" >&2
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >&2
   else
@@ -46,5 +48,6 @@ fi
 
 command -v openssl >/dev/null 2>&1 && echo "peer: $(openssl version)" >&2
 command -v gnutls-cli >/dev/null 2>&1 && echo "peer: $(gnutls-cli --version | head -n 1)" >&2
+command -v redis-server >/dev/null 2>&1 && echo "peer: $(redis-server --version)" >&2
 
 exec cargo test --all-features "$@"

@@ -145,6 +145,13 @@ pub enum Error {
     #[error("the PSK identity is not a CAPIF API invoker ID: {0}")]
     InvalidInvokerId(&'static str),
 
+    /// CAPIF-3 on the CCF: its key store could not do what was asked (the shared store is
+    /// unreachable, or an entry was refused). A CCF answers CAPIF-3 with 503 for
+    /// [`KeyStoreError::Unavailable`], and the AEF then refuses the handshake (fail closed).
+    #[cfg(feature = "capif3")]
+    #[error("CCF key store: {0}")]
+    KeyStore(#[from] KeyStoreError),
+
     /// CAPIF-3 revocation (TS 29.222 `AEF_Security_API` `revoke-authorization`): a request
     /// the AEF refused, or a notification the CCF could not deliver.
     #[cfg(feature = "capif3")]
@@ -198,6 +205,33 @@ pub enum KeyDeliveryError {
     /// or the crypto provider gave no randomness for a decoy key).
     #[error("CAPIF-3 resolver failure: {0}")]
     Internal(&'static str),
+}
+
+/// CAPIF-3 on the CCF: why its key store ([`CcfKeyStore`](crate::capif3::CcfKeyStore)) could
+/// not register, remove or serve a session. No variant carries key material, and messages never
+/// name the key-encryption key or a stored value.
+#[cfg(feature = "capif3")]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyStoreError {
+    /// The shared store (Redis) could not be reached or did not answer within its timeout.
+    /// Nothing was changed or read: retry later. A CCF answers CAPIF-3 with `503 Service
+    /// Unavailable` (and the AEF refuses the invoker's handshake); the store reconnects by
+    /// itself, so service resumes when the server is back.
+    #[error("the shared key store is unavailable: {0}")]
+    Unavailable(String),
+    /// A stored entry did not open: tampered with, moved to another invoker's key, sealed
+    /// under another key-encryption key, of an unknown format version, or too large. The
+    /// store treats it as absent (the invoker is unknown until it registers again) and logs it.
+    #[error("a stored entry was refused: {0}")]
+    EntryRefused(&'static str),
+    /// The session cannot be put in a shared store: only a CAPIF-1e session of this crate
+    /// ([`Capif1eSession`](crate::capif1e::Capif1eSession)) can hand its derivation inputs
+    /// to another replica.
+    #[error(
+        "this AEFPSK source cannot be shared between CCF replicas (only a Capif1eSession can)"
+    )]
+    NotShareable,
 }
 
 /// CAPIF-3 revocation (TS 29.222 `AEF_Security_API`, `POST .../revoke-authorization`): why

@@ -84,6 +84,10 @@
 //! * `tokio` (default) — async adapters.
 //! * `capif3` (default) — CAPIF-3 key delivery: [`capif3::CcfKeyResolver`] (AEF) and
 //!   [`capif3::CcfKeyStore`] (CCF). Turns on `hyper`.
+//! * `redis` — a [`capif3::CcfKeyStore`] shared by CCF replicas on Redis 7 / Valkey
+//!   (`CcfKeyStore::redis`), each entry sealed with AES-256-GCM under the operator's
+//!   key-encryption key (the AEAD of `aws-lc-rs` or `ring`: needs one of them). Turns on
+//!   `capif3`.
 //! * `hyper` (with `capif3`) — `http::client::PskHttpsConnector`, a connector for
 //!   `hyper_util::client::legacy::Client`.
 //! * `axum` — `http::server::PskListener`, an `axum::serve::Listener` (axum 0.8).

@@ -29,6 +29,8 @@
 //! ```
 #![cfg(feature = "capif3")]
 
+mod now;
+use now::Now;
 use std::sync::Arc;
 
 use rustls_capif::capif3::{
@@ -169,10 +171,14 @@ fn host_only_constructors_give_the_vector_p0() {
 #[test]
 fn ccf_store_serves_the_vector_key_for_port_less_interfaces() {
     let store = CcfKeyStore::default();
-    store.register_session("inv-1", Arc::new(FixedSession));
+    store
+        .register_session("inv-1", Arc::new(FixedSession))
+        .now()
+        .unwrap();
     let interfaces: Vec<_> = VECTORS.iter().map(details).collect();
     let body = store
         .service_security_json("inv-1", &interfaces, true, "https://invoker.example/n")
+        .now()
         .unwrap()
         .expect("known invoker");
     let security: ServiceSecurity = serde_json::from_slice(&body).unwrap();

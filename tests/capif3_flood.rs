@@ -45,7 +45,9 @@ async fn a_flood_of_unknown_identities_neither_amplifies_nor_starves() {
     let key = AefPsk::from_bytes([0x42; 32]);
     s.ccf
         .store
-        .register_session("legit-1", Arc::new(Fixed(key.clone())));
+        .register_session("legit-1", Arc::new(Fixed(key.clone())))
+        .await
+        .unwrap();
     let acceptor = PskAcceptor::new(Arc::new(PskServerConfig::new(Arc::new(NoPskResolver))))
         .with_async_resolver(s.resolver.clone());
     let connect = |config: Arc<PskClientConfig>| {

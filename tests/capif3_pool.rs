@@ -50,7 +50,10 @@ async fn burst(pki: &TestPki, ccf_alpn: &[&[u8]]) -> (Setup, usize) {
     let s = setup_with_alpn(pki, ccf_alpn, no_shedding).await;
     for i in 0..INVOKERS + SECOND_WAVE {
         let key = invoker_key(i);
-        (s.ccf.store).register_session(&format!("inv-{i}"), Arc::new(Fixed(key)));
+        (s.ccf.store)
+            .register_session(&format!("inv-{i}"), Arc::new(Fixed(key)))
+            .await
+            .unwrap();
     }
     // 10,000 handshakes start at once and share two worker threads (in a debug build, on a
     // machine that may be busy): the default 10 s handshake timeout measures the queue, not the
@@ -193,7 +196,10 @@ async fn sequential_fetches(
     let s = setup_with_alpn(&pki, ccf_alpn, configure).await;
     for i in 0..n {
         let key = invoker_key(i);
-        (s.ccf.store).register_session(&format!("inv-{i}"), Arc::new(Fixed(key)));
+        (s.ccf.store)
+            .register_session(&format!("inv-{i}"), Arc::new(Fixed(key)))
+            .await
+            .unwrap();
     }
     for i in 0..n {
         let got = s.resolver.aef_psk(&format!("inv-{i}")).await.unwrap();
@@ -232,7 +238,10 @@ async fn an_expired_idle_connection_is_replaced_by_a_resumed_one() {
     })
     .await;
     for i in 0..2 {
-        (s.ccf.store).register_session(&format!("inv-{i}"), Arc::new(Fixed(invoker_key(i))));
+        (s.ccf.store)
+            .register_session(&format!("inv-{i}"), Arc::new(Fixed(invoker_key(i))))
+            .await
+            .unwrap();
     }
     assert!(s.resolver.aef_psk("inv-0").await.unwrap().is_some());
     tokio::time::sleep(Duration::from_millis(600)).await;

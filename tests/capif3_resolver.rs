@@ -25,7 +25,9 @@ async fn fetches_caches_and_refreshes() {
     let k1 = AefPsk::from_bytes([1; 32]);
     s.ccf
         .store
-        .register_session("inv-1", Arc::new(Fixed(k1.clone())));
+        .register_session("inv-1", Arc::new(Fixed(k1.clone())))
+        .await
+        .unwrap();
 
     assert_eq!(s.resolver.aef_psk("inv-1").await.unwrap(), Some(k1.clone()));
     assert_eq!(s.resolver.aef_psk("inv-1").await.unwrap(), Some(k1.clone()));
@@ -43,7 +45,9 @@ async fn fetches_caches_and_refreshes() {
     let k2 = AefPsk::from_bytes([2; 32]);
     s.ccf
         .store
-        .register_session("inv-1", Arc::new(Fixed(k2.clone())));
+        .register_session("inv-1", Arc::new(Fixed(k2.clone())))
+        .await
+        .unwrap();
     assert_eq!(
         s.resolver.aef_psk("inv-1").await.unwrap(),
         Some(k1),
@@ -99,7 +103,9 @@ async fn every_ccf_fault_is_a_typed_error() {
     let s = setup(&pki, |c| c.fetch_timeout = Duration::from_millis(500)).await;
     s.ccf
         .store
-        .register_session("inv-1", Arc::new(Fixed(AefPsk::from_bytes([1; 32]))));
+        .register_session("inv-1", Arc::new(Fixed(AefPsk::from_bytes([1; 32]))))
+        .await
+        .unwrap();
     for (behaviour, check) in [
         (
             Behaviour::ServerError,
@@ -185,7 +191,9 @@ async fn acceptor_with_ccf_resolver() {
     let k1 = AefPsk::from_bytes([1; 32]);
     s.ccf
         .store
-        .register_session("inv-1", Arc::new(Fixed(k1.clone())));
+        .register_session("inv-1", Arc::new(Fixed(k1.clone())))
+        .await
+        .unwrap();
     let (c, srv) = connect(&k1).await;
     c.unwrap();
     srv.unwrap();
@@ -193,7 +201,9 @@ async fn acceptor_with_ccf_resolver() {
     let k2 = AefPsk::from_bytes([2; 32]);
     s.ccf
         .store
-        .register_session("inv-1", Arc::new(Fixed(k2.clone())));
+        .register_session("inv-1", Arc::new(Fixed(k2.clone())))
+        .await
+        .unwrap();
     let (c, srv) = connect(&k2).await;
     c.expect("new key accepted although the AEF had the old one cached");
     srv.unwrap();
@@ -225,7 +235,9 @@ async fn an_invalidation_during_a_fetch_keeps_its_answer_out_of_the_cache() {
     let s = setup(&pki, |_| {}).await;
     s.ccf
         .store
-        .register_session("inv-1", Arc::new(Fixed(AefPsk::from_bytes([1; 32]))));
+        .register_session("inv-1", Arc::new(Fixed(AefPsk::from_bytes([1; 32]))))
+        .await
+        .unwrap();
     *s.ccf.behaviour.lock().unwrap() = Behaviour::Slow;
     let resolver = s.resolver.clone();
     let in_flight = tokio::spawn(async move { resolver.aef_psk("inv-1").await });
@@ -263,7 +275,9 @@ async fn unknown_invokers_are_cached_as_decoys() {
     let s = setup(&pki, |_| {}).await;
     s.ccf
         .store
-        .register_session("inv-1", Arc::new(Fixed(AefPsk::from_bytes([1; 32]))));
+        .register_session("inv-1", Arc::new(Fixed(AefPsk::from_bytes([1; 32]))))
+        .await
+        .unwrap();
 
     // 404.
     let decoy = s
@@ -310,7 +324,9 @@ async fn concurrent_lookups_of_one_invoker_share_one_fetch() {
     let k1 = AefPsk::from_bytes([1; 32]);
     s.ccf
         .store
-        .register_session("inv-1", Arc::new(Fixed(k1.clone())));
+        .register_session("inv-1", Arc::new(Fixed(k1.clone())))
+        .await
+        .unwrap();
     let lookups = (0..40).map(|i| {
         let resolver = s.resolver.clone();
         tokio::spawn(async move {
@@ -349,7 +365,9 @@ async fn refresh_treats_decoys_like_keys() {
     .await;
     s.ccf
         .store
-        .register_session("inv-1", Arc::new(Fixed(AefPsk::from_bytes([1; 32]))));
+        .register_session("inv-1", Arc::new(Fixed(AefPsk::from_bytes([1; 32]))))
+        .await
+        .unwrap();
     let mut before = Vec::new();
     for id in [&b"inv-1"[..], b"nobody"] {
         before.push(s.resolver.resolve(id).await.unwrap().unwrap().fingerprint());
@@ -374,7 +392,9 @@ async fn refresh_treats_decoys_like_keys() {
     let key = AefPsk::from_bytes([9; 32]);
     s.ccf
         .store
-        .register_session("nobody", Arc::new(Fixed(key.clone())));
+        .register_session("nobody", Arc::new(Fixed(key.clone())))
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(350)).await;
     let fresh = s
         .resolver
@@ -397,7 +417,11 @@ async fn decoys_are_bounded_and_never_evict_keys() {
     .await;
     for (i, id) in ["inv-1", "inv-2"].iter().enumerate() {
         let key = AefPsk::from_bytes([i as u8 + 1; 32]);
-        s.ccf.store.register_session(id, Arc::new(Fixed(key)));
+        s.ccf
+            .store
+            .register_session(id, Arc::new(Fixed(key)))
+            .await
+            .unwrap();
         s.resolver.aef_psk(id).await.unwrap().unwrap();
     }
     for i in 0..10 {

@@ -193,7 +193,9 @@ async fn replaced_session_is_refused_at_once_and_the_aef_asks_again() {
     w.setup
         .ccf
         .store
-        .register_session("inv-1", Arc::new(Fixed(k1.clone())));
+        .register_session("inv-1", Arc::new(Fixed(k1.clone())))
+        .await
+        .unwrap();
     assert!(w.handshake("inv-1", &k1).await);
     assert!(w.handshake("inv-1", &k1).await);
     assert_eq!(
@@ -207,7 +209,9 @@ async fn replaced_session_is_refused_at_once_and_the_aef_asks_again() {
     w.setup
         .ccf
         .store
-        .register_session("inv-1", Arc::new(Fixed(k2.clone())));
+        .register_session("inv-1", Arc::new(Fixed(k2.clone())))
+        .await
+        .unwrap();
     let took = w
         .refused_within_bound("inv-1", &k1)
         .await
@@ -235,17 +239,21 @@ async fn removed_invoker_is_refused_at_once() {
     w.setup
         .ccf
         .store
-        .register_session("inv-1", Arc::new(Fixed(k1.clone())));
+        .register_session("inv-1", Arc::new(Fixed(k1.clone())))
+        .await
+        .unwrap();
     let k9 = AefPsk::from_bytes([9; 32]);
     w.setup
         .ccf
         .store
-        .register_session("inv-9", Arc::new(Fixed(k9.clone())));
+        .register_session("inv-9", Arc::new(Fixed(k9.clone())))
+        .await
+        .unwrap();
     assert!(w.handshake("inv-1", &k1).await);
     assert!(w.handshake("inv-9", &k9).await);
     assert_eq!(w.ccf_requests(), 2);
 
-    assert!(w.setup.ccf.store.remove("inv-1"));
+    assert!(w.setup.ccf.store.remove("inv-1").await.unwrap());
     w.refused_within_bound("inv-1", &k1)
         .await
         .expect("a removed invoker must be refused long before the one-hour cache TTL");
@@ -263,7 +271,9 @@ async fn only_the_ccf_may_revoke() {
     w.setup
         .ccf
         .store
-        .register_session("inv-1", Arc::new(Fixed(k1.clone())));
+        .register_session("inv-1", Arc::new(Fixed(k1.clone())))
+        .await
+        .unwrap();
     assert!(w.handshake("inv-1", &k1).await);
     assert_eq!(w.ccf_requests(), 1);
 
@@ -392,7 +402,9 @@ async fn handler_invalidates_exactly_the_named_invoker() {
     for (id, byte) in [("inv-1", 1), ("inv-2", 2)] {
         s.ccf
             .store
-            .register_session(id, Arc::new(Fixed(AefPsk::from_bytes([byte; 32]))));
+            .register_session(id, Arc::new(Fixed(AefPsk::from_bytes([byte; 32]))))
+            .await
+            .unwrap();
         s.resolver.aef_psk(id).await.unwrap().unwrap();
     }
     assert_eq!(s.ccf.requests(), 2);

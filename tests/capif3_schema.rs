@@ -19,6 +19,8 @@ mod flow;
 mod pki;
 mod spec_schema;
 
+mod now;
+use now::Now;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -131,7 +133,10 @@ fn negative_controls_are_refused() {
 fn store_bodies_are_valid_for_every_interface_kind() {
     let Some(spec) = spec() else { return };
     let store = CcfKeyStore::default();
-    store.register_session("inv-1", Arc::new(Fixed));
+    store
+        .register_session("inv-1", Arc::new(Fixed))
+        .now()
+        .unwrap();
     let kinds = [
         json!({"ipv4Addr": "192.0.2.10", "port": 8443}),
         json!({"ipv4Addr": "192.0.2.10"}),
@@ -144,6 +149,7 @@ fn store_bodies_are_valid_for_every_interface_kind() {
         for with_keys in [true, false] {
             let body = store
                 .service_security_json("inv-1", &[interface(kind.clone())], with_keys, NOTIFY)
+                .now()
                 .unwrap()
                 .unwrap();
             spec.assert_valid(SECURITY_API, "ServiceSecurity", &body, &kind.to_string());
@@ -152,6 +158,7 @@ fn store_bodies_are_valid_for_every_interface_kind() {
     let all: Vec<_> = kinds.iter().cloned().map(interface).collect();
     let body = store
         .service_security_json("inv-1", &all, true, NOTIFY)
+        .now()
         .unwrap()
         .unwrap();
     spec.assert_valid(SECURITY_API, "ServiceSecurity", &body, "all kinds");
@@ -183,7 +190,10 @@ fn store_bodies_are_valid_for_every_interface_kind() {
 #[test]
 fn the_store_never_emits_an_invalid_body() {
     let store = CcfKeyStore::default();
-    store.register_session("inv-1", Arc::new(Fixed));
+    store
+        .register_session("inv-1", Arc::new(Fixed))
+        .now()
+        .unwrap();
     for fqdn in ["localhost", "aef_1.example.com", "aef.example.123"] {
         let details = interface(json!({"fqdn": fqdn, "port": 8443}));
         if fqdn != "aef.example.123" {
@@ -191,7 +201,9 @@ fn the_store_never_emits_an_invalid_body() {
         }
         assert!(
             matches!(
-                store.service_security_json("inv-1", std::slice::from_ref(&details), true, NOTIFY),
+                store
+                    .service_security_json("inv-1", std::slice::from_ref(&details), true, NOTIFY)
+                    .now(),
                 Err(Error::InvalidInterface(_))
             ),
             "{fqdn}"
@@ -216,7 +228,9 @@ fn the_store_never_emits_an_invalid_body() {
         let details = interface(json!({"fqdn": "aef.example.com"}));
         assert!(
             matches!(
-                store.service_security_json("inv-1", &[details], true, bad),
+                store
+                    .service_security_json("inv-1", &[details], true, bad)
+                    .now(),
                 Err(Error::InvalidConfig(_))
             ),
             "{bad:?}"
@@ -455,7 +469,10 @@ async fn example_ccf_answers_are_valid() {
     )
     .await
     .unwrap();
-    ccf.store.register_session("inv-1", Arc::new(Fixed));
+    ccf.store
+        .register_session("inv-1", Arc::new(Fixed))
+        .await
+        .unwrap();
     let root = &ccf.capif3_api_root;
 
     let (status, content_type, body) = get(
@@ -501,10 +518,14 @@ async fn test_ccf_answers_are_valid() {
     let Some(spec) = spec() else { return };
     let pki = pki::TestPki::new();
     let s = common::setup(&pki, |_| {}).await;
-    s.ccf.store.register_session(
-        "inv-1",
-        Arc::new(common::Fixed(AefPsk::from_bytes([1; 32]))),
-    );
+    s.ccf
+        .store
+        .register_session(
+            "inv-1",
+            Arc::new(common::Fixed(AefPsk::from_bytes([1; 32]))),
+        )
+        .await
+        .unwrap();
     // A second listener of the same stand-in, whose apiRoot this test knows.
     let root = common::start_ccf(&pki, s.ccf.clone()).await;
     let (status, _, body) = get(

@@ -72,7 +72,9 @@ async fn unknown_identity_costs_and_looks_like_a_wrong_key() {
     let s = setup(&pki, |c| c.min_refresh_interval = Duration::from_secs(600)).await;
     s.ccf
         .store
-        .register_session(REGISTERED, Arc::new(Fixed(AefPsk::from_bytes([0x42; 32]))));
+        .register_session(REGISTERED, Arc::new(Fixed(AefPsk::from_bytes([0x42; 32]))))
+        .await
+        .unwrap();
     let acceptor = PskAcceptor::new(Arc::new(PskServerConfig::new(Arc::new(NoPskResolver))))
         .with_async_resolver(s.resolver.clone());
 

@@ -58,7 +58,13 @@ async fn happy_path(tls13: bool) {
     assert_eq!(body, r#"{"greeting":"hello, INV0001"}"#);
     // The CCF's key is the invoker's key, and it reached the AEF over CAPIF-3.
     assert_eq!(
-        world.ccf.store.aef_psk("INV0001", &d.aef).unwrap().unwrap(),
+        world
+            .ccf
+            .store
+            .aef_psk("INV0001", &d.aef)
+            .await
+            .unwrap()
+            .unwrap(),
         psk
     );
     wait_for(

@@ -15,6 +15,8 @@
 // A counting global allocator is the one place a test needs `unsafe` (project rules).
 #![allow(unsafe_code)]
 
+mod now;
+use now::Now;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering};
@@ -184,13 +186,16 @@ fn derived_keys_leave_no_copy_in_freed_memory() {
         let store = CcfKeyStore::default();
         for session in 0..48u8 {
             let id = format!("inv-{}", session % 32);
-            store.register_session(&id, Arc::new(Marked(session)));
+            store
+                .register_session(&id, Arc::new(Marked(session)))
+                .now()
+                .unwrap();
             for port in 0..40 {
-                let psk = store.aef_psk(&id, &interface(port)).unwrap().unwrap();
+                let psk = store.aef_psk(&id, &interface(port)).now().unwrap().unwrap();
                 assert_eq!(psk, marked_key(session, &interface(port)));
             }
         }
-        assert!(store.remove("inv-3"));
+        assert!(store.remove("inv-3").now().unwrap());
         drop(store);
     });
     assert_eq!(found, 0, "freed blocks held {found} copies of an AEFPSK");
@@ -202,7 +207,10 @@ fn derived_keys_leave_no_copy_in_freed_memory() {
 fn service_security_json_leaves_no_copy_in_freed_memory() {
     let _one = exclusive();
     let store = CcfKeyStore::default();
-    store.register_session("inv-1", Arc::new(Marked(7)));
+    store
+        .register_session("inv-1", Arc::new(Marked(7)))
+        .now()
+        .unwrap();
     // Long host names make the body outgrow its first buffer (an entry is then ~450 octets).
     let long = |port: u16| InterfaceDescriptionJson {
         ipv4_addr: None,
@@ -222,6 +230,7 @@ fn service_security_json_leaves_no_copy_in_freed_memory() {
             let found = freed_copies(|| {
                 let json = store
                     .service_security_json("inv-1", &interfaces, true, "https://invoker.example/n")
+                    .now()
                     .unwrap()
                     .unwrap();
                 let hex = marked_key(7, &last).to_authentication_info();
@@ -250,9 +259,12 @@ fn heap_added_by_invokers(store: &CcfKeyStore, ids: &[String], derive: bool) -> 
     let aef = interface(443);
     let before = live_heap();
     for (i, id) in ids.iter().enumerate() {
-        store.register_session(id, Arc::new(Marked(i as u8)));
+        store
+            .register_session(id, Arc::new(Marked(i as u8)))
+            .now()
+            .unwrap();
         if derive {
-            store.aef_psk(id, &aef).unwrap().unwrap();
+            store.aef_psk(id, &aef).now().unwrap().unwrap();
         }
     }
     live_heap() - before
@@ -260,10 +272,13 @@ fn heap_added_by_invokers(store: &CcfKeyStore, ids: &[String], derive: bool) -> 
 
 /// Heap added by deriving keys for `interfaces` for one invoker.
 fn heap_added_by_interfaces(store: &CcfKeyStore, interfaces: &[ServiceApiInterface]) -> isize {
-    store.register_session("inv-1", Arc::new(Marked(1)));
+    store
+        .register_session("inv-1", Arc::new(Marked(1)))
+        .now()
+        .unwrap();
     let before = live_heap();
     for i in interfaces {
-        store.aef_psk("inv-1", i).unwrap().unwrap();
+        store.aef_psk("inv-1", i).now().unwrap().unwrap();
     }
     live_heap() - before
 }
@@ -293,7 +308,7 @@ fn the_limits_bound_the_heap() {
     let store = CcfKeyStore::with_config(config).unwrap();
     let full = heap_added_by_invokers(&store, &ids[..5_000], false);
     let more = heap_added_by_invokers(&store, &ids[5_000..], false);
-    assert_eq!(store.len(), 5_000);
+    assert_eq!(store.len().now().unwrap(), 5_000);
     assert!(
         more <= full,
         "45,000 more invokers added {more} octets to the {full} of the first 5,000"
@@ -321,7 +336,7 @@ fn heap_added_by_many_invokers_and_many_interfaces() {
                 "{what}: 200,000 invokers registered{}: {:.1} MiB added, {} held",
                 if derive { " with one key each" } else { "" },
                 mib(added),
-                store.len()
+                store.len().now().unwrap()
             );
         }
     }

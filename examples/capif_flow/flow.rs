@@ -25,7 +25,7 @@ use rustls_capif::capif1e::{
 };
 use rustls_capif::capif3::{
     AuthorizedCcf, CcfKeyResolver, CcfKeyResolverConfig, CcfKeyStore, InterfaceDescriptionJson,
-    ProblemDetails, RevocationCause, RevocationHandler, RevocationNotifier,
+    KeyStoreError, ProblemDetails, RevocationCause, RevocationHandler, RevocationNotifier,
     RevocationNotifierConfig, RevocationService, RevocationTarget, SessionEnd, SessionObserver,
     TrustedInvokersRequest, PROBLEM_JSON,
 };
@@ -64,9 +64,9 @@ pub struct Ccf {
 }
 
 impl Ccf {
-    /// Starts both CCF endpoints. `onboarded` maps API invoker IDs to the certificate each
-    /// invoker got at onboarding; `aef` is the interface of the one AEF the CCF knows;
-    /// `profile` is the CAPIF-1e profile (the invokers must use the same one).
+    /// Starts both CCF endpoints with an in-memory key store. `onboarded` maps API invoker IDs
+    /// to the certificate each invoker got at onboarding; `aef` is the interface of the one
+    /// AEF the CCF knows; `profile` is the CAPIF-1e profile (the invokers must use the same one).
     pub async fn start(
         pki: &TestPki,
         onboarded: HashMap<String, CertificateDer<'static>>,
@@ -75,6 +75,18 @@ impl Ccf {
         log: Log,
     ) -> std::io::Result<Self> {
         let store = Arc::new(CcfKeyStore::default());
+        Self::start_with_store(pki, onboarded, aef, profile, store, log).await
+    }
+
+    /// Like [`Ccf::start`], on `store` (for example a Redis store shared with other replicas).
+    pub async fn start_with_store(
+        pki: &TestPki,
+        onboarded: HashMap<String, CertificateDer<'static>>,
+        aef: InterfaceDescriptionJson,
+        profile: Capif1eProfile,
+        store: Arc<CcfKeyStore>,
+        log: Log,
+    ) -> std::io::Result<Self> {
         let onboarded = Arc::new(onboarded);
 
         // CAPIF-1e: certificate TLS with client authentication, wrapped by the hook.
@@ -119,7 +131,9 @@ impl Ccf {
                         let service = hyper::service::service_fn(move |req| {
                             let ctx = (store.clone(), onboarded.clone(), aef.clone(), log.clone());
                             let (session, peer_cert) = (session.clone(), peer_cert.clone());
-                            async move { Ok::<_, Infallible>(discovery(ctx, session, peer_cert, req)) }
+                            async move {
+                                Ok::<_, Infallible>(discovery(ctx, session, peer_cert, req).await)
+                            }
                         });
                         let _ = hyper::server::conn::http1::Builder::new()
                             .serve_connection(TokioIo::new(tls), service)
@@ -151,7 +165,9 @@ impl Ccf {
                         };
                         let service = hyper::service::service_fn(move |req| {
                             let (store, aef, log) = (store.clone(), aef.clone(), log.clone());
-                            async move { Ok::<_, Infallible>(trusted_invokers(&store, &aef, &log, req)) }
+                            async move {
+                                Ok::<_, Infallible>(trusted_invokers(&store, &aef, &log, req).await)
+                            }
                         });
                         let _ = hyper::server::conn::http1::Builder::new()
                             .serve_connection(TokioIo::new(tls), service)
@@ -290,7 +306,7 @@ pub fn notification_destination(invoker_id: &str) -> String {
 /// CAPIF-1e `GET /service-apis/v1/allServiceAPIs?api-invoker-id=ID` (TS 29.222 discovery):
 /// binds this TLS session to the invoker (its certificate must be the one onboarded for the
 /// ID), records the session for CAPIF-3, and answers with the AEF's interface.
-fn discovery(
+async fn discovery(
     (store, onboarded, aef, log): (
         Arc<CcfKeyStore>,
         Arc<HashMap<String, CertificateDer<'static>>>,
@@ -336,7 +352,14 @@ fn discovery(
             "this CAPIF-1e session cannot yield an AEFPSK",
         );
     }
-    store.register_session(invoker_id, session.clone());
+    if let Err(e) = store.register_session(invoker_id, session.clone()).await {
+        // Fail closed: an invoker told it may go ahead would derive a key no replica can serve.
+        log(
+            "ccf",
+            &format!("CAPIF-1e session of {invoker_id} not recorded: {e}"),
+        );
+        return store_error_response(&e);
+    }
     log(
         "ccf",
         &format!(
@@ -368,8 +391,30 @@ fn discovery(
     json_response(StatusCode::OK, body.to_string().into_bytes())
 }
 
+/// The answer for a key store error: 503 (with `Retry-After`) when the store is unavailable —
+/// the caller may retry, and an AEF refuses the handshake meanwhile — 500 otherwise.
+fn store_error_response(e: &Error) -> Response<Full<Bytes>> {
+    if let Error::KeyStore(KeyStoreError::Unavailable(_)) = e {
+        let mut response = problem_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "KEY_STORE_UNAVAILABLE",
+            "the CCF's key store is unavailable; retry later",
+        );
+        response.headers_mut().insert(
+            hyper::header::RETRY_AFTER,
+            hyper::header::HeaderValue::from_static("1"),
+        );
+        return response;
+    }
+    problem_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "SYSTEM_FAILURE",
+        "the security information cannot be given",
+    )
+}
+
 /// CAPIF-3 `GET /capif-security/v1/trustedInvokers/{apiInvokerId}?authenticationInfo=true`.
-fn trusted_invokers(
+async fn trusted_invokers(
     store: &CcfKeyStore,
     aef: &InterfaceDescriptionJson,
     log: &Log,
@@ -390,12 +435,15 @@ fn trusted_invokers(
             "no such resource",
         );
     };
-    match store.service_security_json(
-        &request.api_invoker_id,
-        std::slice::from_ref(aef),
-        request.authentication_info,
-        &notification_destination(&request.api_invoker_id),
-    ) {
+    match store
+        .service_security_json(
+            &request.api_invoker_id,
+            std::slice::from_ref(aef),
+            request.authentication_info,
+            &notification_destination(&request.api_invoker_id),
+        )
+        .await
+    {
         Ok(Some(json)) => {
             log(
                 "ccf",
@@ -419,11 +467,7 @@ fn trusted_invokers(
         }
         Err(e) => {
             log("ccf", &format!("CAPIF-3: cannot answer: {e}"));
-            problem_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "SYSTEM_FAILURE",
-                "the security information cannot be given",
-            )
+            store_error_response(&e)
         }
     }
 }
@@ -640,7 +684,7 @@ impl Invoker {
     pub fn new(pki: &TestPki, id: &str, tls13: bool) -> Self {
         let leaf = pki.leaf(&[&format!("{}.invokers.example", id.to_ascii_lowercase())]);
         let roots = pki.roots();
-        let connector = Self::connector(&leaf, &roots, tls13, true);
+        let connector = Self::connector(&leaf, &roots, tls13, true, None);
         Self {
             id: id.to_string(),
             leaf,
@@ -654,6 +698,16 @@ impl Invoker {
     /// handshake, i.e. a new CAPIF-1e session with a new AEFPSK. (A resumed TLS 1.2 session is
     /// the same session and yields the same key.)
     pub fn restarted(&self) -> Self {
+        self.restarted_with(None)
+    }
+
+    /// Like [`Invoker::restarted`], and its CAPIF-1e TLS also hands its secrets to `key_log`
+    /// (tests: to look for them where they must not be).
+    pub fn with_key_log(&self, key_log: Arc<dyn rustls::KeyLog>) -> Self {
+        self.restarted_with(Some(key_log))
+    }
+
+    fn restarted_with(&self, key_log: Option<Arc<dyn rustls::KeyLog>>) -> Self {
         Self {
             id: self.id.clone(),
             leaf: Leaf {
@@ -664,7 +718,7 @@ impl Invoker {
             },
             roots: self.roots.clone(),
             tls13: self.tls13,
-            connector: Self::connector(&self.leaf, &self.roots, self.tls13, false),
+            connector: Self::connector(&self.leaf, &self.roots, self.tls13, false, key_log),
         }
     }
 
@@ -673,6 +727,7 @@ impl Invoker {
         roots: &rustls::RootCertStore,
         tls13: bool,
         resume: bool,
+        key_log: Option<Arc<dyn rustls::KeyLog>>,
     ) -> InvokerConnector {
         let provider = rustls_capif::default_provider();
         // TLS 1.2: TS 33.122 Annex A.1 as written, what works against any CCF. TLS 1.3: this
@@ -690,6 +745,9 @@ impl Invoker {
             .expect("valid client certificate");
         if !resume {
             config.resumption = rustls::client::Resumption::disabled();
+        }
+        if let Some(key_log) = key_log {
+            config.key_log = key_log;
         }
         let profile = if tls13 {
             Capif1eProfile::Tls13Exporter
@@ -816,7 +874,11 @@ where
 /// Everything started for one run.
 pub struct World {
     pub pki: TestPki,
+    /// The CCF where invokers run CAPIF-1e (replica A when there are two).
     pub ccf: Ccf,
+    /// With a shared store: replica B, whose CAPIF-3 endpoint the AEF asks (it never saw the
+    /// invoker's CAPIF-1e session). `None`: one CCF, which the AEF asks.
+    pub replica: Option<Ccf>,
     pub aef: Aef,
     pub invoker: Invoker,
     /// The AEF's revocation endpoint, which the CCF notifies.
@@ -824,12 +886,25 @@ pub struct World {
 }
 
 impl World {
-    /// Starts a CCF and an AEF (caching keys for `key_ttl`), and onboards one invoker.
+    /// Starts a CCF with an in-memory store and an AEF (caching keys for `key_ttl`), and
+    /// onboards one invoker.
     pub async fn start(
         invoker_id: &str,
         tls13: bool,
         key_ttl: Duration,
         log: Log,
+    ) -> Result<Self, String> {
+        Self::start_with(invoker_id, tls13, key_ttl, log, None).await
+    }
+
+    /// Like [`World::start`]; with `replicas`, two CCF replicas on these two stores (which
+    /// share one Redis): invokers run CAPIF-1e with replica A, the AEF asks replica B.
+    pub async fn start_with(
+        invoker_id: &str,
+        tls13: bool,
+        key_ttl: Duration,
+        log: Log,
+        replicas: Option<(Arc<CcfKeyStore>, Arc<CcfKeyStore>)>,
     ) -> Result<Self, String> {
         let pki = TestPki::new();
         let invoker = Invoker::new(&pki, invoker_id, tls13);
@@ -841,17 +916,31 @@ impl World {
         } else {
             Capif1eProfile::AnnexA1
         };
-        let ccf = Ccf::start(&pki, onboarded, aef_interface, profile, log.clone())
-            .await
-            .map_err(|e| format!("CCF start: {e}"))?;
-        let aef = Aef::start(
+        let (store_a, store_b) = match replicas {
+            Some((a, b)) => (a, Some(b)),
+            None => (Arc::new(CcfKeyStore::default()), None),
+        };
+        let ccf = Ccf::start_with_store(
             &pki,
-            aef_listener,
-            &ccf.capif3_api_root,
-            key_ttl,
+            onboarded.clone(),
+            aef_interface.clone(),
+            profile,
+            store_a,
             log.clone(),
         )
-        .map_err(|e| format!("AEF start: {e}"))?;
+        .await
+        .map_err(|e| format!("CCF start: {e}"))?;
+        let replica = match store_b {
+            Some(store) => Some(
+                Ccf::start_with_store(&pki, onboarded, aef_interface, profile, store, log.clone())
+                    .await
+                    .map_err(|e| format!("CCF replica start: {e}"))?,
+            ),
+            None => None,
+        };
+        let capif3_api_root = &replica.as_ref().unwrap_or(&ccf).capif3_api_root;
+        let aef = Aef::start(&pki, aef_listener, capif3_api_root, key_ttl, log.clone())
+            .map_err(|e| format!("AEF start: {e}"))?;
         // The CCF's client certificate on CAPIF-3, which the AEF pins for revocations.
         let ccf_client = pki.leaf(&["ccf.example"]);
         let revocation = aef
@@ -859,14 +948,23 @@ impl World {
             .await
             .map_err(|e| format!("AEF revocation endpoint: {e}"))?;
         let ccf_tls = Arc::new(pki.client_config_with(&ccf_client));
-        ccf.notify_aef(ccf_tls, &revocation.api_root, log)
-            .map_err(|e| format!("CCF revocation notifier: {e}"))?;
+        // Every replica tells the AEF about the sessions it replaces or removes.
+        for c in std::iter::once(&ccf).chain(replica.as_ref()) {
+            c.notify_aef(ccf_tls.clone(), &revocation.api_root, log.clone())
+                .map_err(|e| format!("CCF revocation notifier: {e}"))?;
+        }
         Ok(Self {
             pki,
             ccf,
+            replica,
             aef,
             invoker,
             revocation,
         })
+    }
+
+    /// The CCF whose CAPIF-3 endpoint the AEF asks (replica B, or the one CCF).
+    pub fn capif3_ccf(&self) -> &Ccf {
+        self.replica.as_ref().unwrap_or(&self.ccf)
     }
 }

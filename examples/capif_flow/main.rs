@@ -2,7 +2,15 @@
 //!
 //! ```text
 //! cargo run --example capif_flow [-- --tls13]
+//! cargo run --example capif_flow --features redis -- --redis redis://127.0.0.1:6379 [--tls13]
 //! ```
+//!
+//! By default the CCF keeps its keys in memory (no server needed). With `--redis URL` (feature
+//! `redis`), two CCF replicas share one Redis: the invoker runs CAPIF-1e with replica A, the
+//! AEF asks replica B over CAPIF-3, and the newer session of step 5 is made at replica B. The
+//! entries are sealed under a key-encryption key taken from `CAPIF_FLOW_KEK_HEX` (64 hex
+//! digits, e.g. `export CAPIF_FLOW_KEK_HEX=$(openssl rand -hex 32)`), or generated at start
+//! (then only this run's replicas can read them).
 //!
 //! 1. A throwaway CA issues certificates for the CCF, the AEF and an onboarded API invoker.
 //! 2. The invoker runs CAPIF-1e TLS (certificates) with the CCF and calls service discovery;
@@ -36,15 +44,89 @@ fn log_line(role: &str, line: &str) {
     println!("[{role:<7}] {line}");
 }
 
-async fn run(tls13: bool) -> Result<String, String> {
+/// Two CCF replicas' stores on the Redis at `url`, sealed with the operator's KEK.
+#[cfg(feature = "redis")]
+fn redis_replicas(
+    url: &str,
+) -> Result<
+    (
+        Arc<rustls_capif::capif3::CcfKeyStore>,
+        Arc<rustls_capif::capif3::CcfKeyStore>,
+    ),
+    String,
+> {
+    use rustls_capif::capif3::{
+        CcfKeyStore, CcfKeyStoreConfig, KeyEncryptionKey, RedisStoreConfig,
+    };
+    let kek = match std::env::var("CAPIF_FLOW_KEK_HEX") {
+        Ok(hex) => {
+            log_line("setup", "key-encryption key from CAPIF_FLOW_KEK_HEX");
+            KeyEncryptionKey::from_hex(&hex).map_err(|e| format!("CAPIF_FLOW_KEK_HEX: {e}"))?
+        }
+        Err(_) => {
+            log_line(
+                "setup",
+                "key-encryption key generated for this run (set CAPIF_FLOW_KEK_HEX to supply one)",
+            );
+            KeyEncryptionKey::generate().map_err(|e| e.to_string())?
+        }
+    };
+    let store = || {
+        CcfKeyStore::redis(
+            CcfKeyStoreConfig::default(),
+            RedisStoreConfig::new(url, kek.clone()),
+        )
+        .map(Arc::new)
+        .map_err(|e| format!("Redis store: {e}"))
+    };
+    Ok((store()?, store()?))
+}
+
+#[cfg(not(feature = "redis"))]
+fn redis_replicas(
+    _: &str,
+) -> Result<
+    (
+        Arc<rustls_capif::capif3::CcfKeyStore>,
+        Arc<rustls_capif::capif3::CcfKeyStore>,
+    ),
+    String,
+> {
+    Err("--redis needs the `redis` feature: cargo run --example capif_flow --features redis -- --redis URL".into())
+}
+
+async fn run(tls13: bool, redis: Option<String>) -> Result<String, String> {
     let log: Log = Arc::new(log_line);
     log_line(
         "setup",
         "throwaway CA and certificates for CCF, AEF and invoker (rcgen)",
     );
-    let world = World::start(INVOKER_ID, tls13, Duration::from_secs(3600), log.clone())
-        .await
-        .map_err(|e| format!("step 1 (start CCF and AEF): {e}"))?;
+    let replicas = match &redis {
+        Some(url) => Some(redis_replicas(url).map_err(|e| format!("step 1 (Redis): {e}"))?),
+        None => None,
+    };
+    let world = World::start_with(
+        INVOKER_ID,
+        tls13,
+        Duration::from_secs(3600),
+        log.clone(),
+        replicas,
+    )
+    .await
+    .map_err(|e| format!("step 1 (start CCF and AEF): {e}"))?;
+    if let Some(b) = &world.replica {
+        log_line(
+            "ccf",
+            &format!(
+                "two CCF replicas share the Redis at {}: replica A (CAPIF-1e {}), replica B \
+                 (CAPIF-1e {}, CAPIF-3 {}, the one the AEF asks)",
+                redis.as_deref().unwrap_or(""),
+                world.ccf.capif1e,
+                b.capif1e,
+                b.capif3_api_root
+            ),
+        );
+    }
     log_line(
         "ccf",
         &format!(
@@ -98,11 +180,12 @@ async fn run(tls13: bool) -> Result<String, String> {
     );
     log_line("invoker", &format!("GET {} -> 200 {body}", flow::API_PATH));
 
-    // The CCF's copy of the key, as it went to the AEF over CAPIF-3.
+    // The CCF's copy of the key, as it went to the AEF over CAPIF-3 (replica B's, with Redis).
     let ccf_key = world
-        .ccf
+        .capif3_ccf()
         .store
         .aef_psk(INVOKER_ID, &discovery.aef)
+        .await
         .map_err(|e| format!("step 5 (compare keys): {e}"))?
         .ok_or("step 5 (compare keys): the CCF has no key for the invoker")?;
     if ccf_key != psk {
@@ -112,10 +195,11 @@ async fn run(tls13: bool) -> Result<String, String> {
         return Err("step 5 (check the API answer): it does not name the invoker".into());
     }
 
-    // A newer CAPIF-1e session: the CCF replaces the key and notifies the AEF at once.
+    // A newer CAPIF-1e session (at replica B, with Redis): the CCF replaces the key and
+    // notifies the AEF at once.
     let newer = invoker
         .restarted()
-        .discover(world.ccf.capif1e)
+        .discover(world.capif3_ccf().capif1e)
         .await
         .map_err(|e| format!("step 6 (newer CAPIF-1e session): {e}"))?;
     let new_psk = newer
@@ -162,14 +246,26 @@ async fn run(tls13: bool) -> Result<String, String> {
 }
 
 fn main() -> ExitCode {
-    let tls13 = match std::env::args().nth(1).as_deref() {
-        None => false,
-        Some("--tls13") => true,
-        Some(other) => {
-            eprintln!("error: unknown argument {other:?}; usage: capif_flow [--tls13]");
-            return ExitCode::FAILURE;
+    let (mut tls13, mut redis) = (false, None);
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--tls13" => tls13 = true,
+            "--redis" => match args.next() {
+                Some(url) => redis = Some(url),
+                None => {
+                    eprintln!("error: --redis needs a URL (redis://127.0.0.1:6379)");
+                    return ExitCode::FAILURE;
+                }
+            },
+            other => {
+                eprintln!(
+                    "error: unknown argument {other:?}; usage: capif_flow [--tls13] [--redis redis://HOST:PORT]"
+                );
+                return ExitCode::FAILURE;
+            }
         }
-    };
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -177,7 +273,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(tls13)) {
+    match runtime.block_on(run(tls13, redis)) {
         Ok(summary) => {
             println!("RESULT: {summary}");
             ExitCode::SUCCESS

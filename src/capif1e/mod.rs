@@ -183,6 +183,8 @@ mod tokio_adapters;
 
 pub use ccf::CcfConfig;
 pub use invoker::InvokerConfig;
+#[cfg(feature = "capif3")]
+pub(crate) use session::SessionInputs;
 pub use session::{
     Capif1eProfile, Capif1eSession, KeySource, SessionCapture, TLS13_EXPORTER_LABEL,
     TLS13_EXPORTER_LEN,

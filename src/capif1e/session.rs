@@ -10,7 +10,7 @@ use rustls::{
 };
 use zeroize::Zeroizing;
 
-use super::keylog::{ConnectionKeyLog, ExporterSecret, MasterSecret};
+use super::keylog::{ConnectionKeyLog, ExporterSecret, MasterSecret, MASTER_SECRET_LEN};
 use super::tap::{HelloTap, HelloTaps, TapState};
 use crate::error::Error;
 use crate::kdf::{derive_aefpsk, ServiceApiInterface};
@@ -153,6 +153,35 @@ impl Capif1eSession {
         }
     }
 
+    /// The Annex A.1 inputs of this session (`Key` and P1), for a CCF key store shared by
+    /// replicas, which seals them. Crate-internal: applications never touch key material.
+    /// Fails like [`derive_aef_psk`](Self::derive_aef_psk) when the policy forbids deriving.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn export_inputs(&self) -> Result<SessionInputs, Error> {
+        self.check_policy()?;
+        let mut inputs = SessionInputs {
+            key: Box::new(Zeroizing::new([0; MASTER_SECRET_LEN])),
+            key_len: 0,
+            session_id: self.session_id,
+            session_id_len: self.session_id_len,
+        };
+        match &self.key {
+            SessionKey::Tls12(master_secret) => {
+                inputs.key[..MASTER_SECRET_LEN].copy_from_slice(&master_secret[..]);
+                inputs.key_len = MASTER_SECRET_LEN as u8;
+            }
+            SessionKey::Tls13 {
+                exporter_secret,
+                suite,
+            } => {
+                let key = tls13_exporter(suite, exporter_secret.as_bytes())?;
+                inputs.key[..TLS13_EXPORTER_LEN].copy_from_slice(&key[..]);
+                inputs.key_len = TLS13_EXPORTER_LEN as u8;
+            }
+        }
+        Ok(inputs)
+    }
+
     /// Checks, without deriving anything, whether this session may yield an AEFPSK under the
     /// wrapper's policy: the errors [`derive_aef_psk`](Self::derive_aef_psk) would give for
     /// any interface.
@@ -281,6 +310,80 @@ impl Capif1eSession {
             handshake_kind,
             policy,
         })
+    }
+}
+
+/// The Annex A.1 inputs of one CAPIF-1e session, as a CCF key store shared by replicas keeps
+/// them (sealed): `Key` (the TLS 1.2 master secret, or the 32-octet exporter value of this
+/// crate's TLS 1.3 profile) and P1 (the Session ID). Crate-internal, zeroized on drop, redacted
+/// in `Debug`; it only ever feeds the KDF or the sealing of a store entry.
+///
+/// Encoding (`encode` / `decode`): `key_len (1) || key || session_id_len (1) || session_id`.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+pub(crate) struct SessionInputs {
+    /// Boxed: moves never copy it.
+    key: Box<Zeroizing<[u8; MASTER_SECRET_LEN]>>,
+    key_len: u8,
+    session_id: [u8; 32],
+    session_id_len: u8,
+}
+
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+impl SessionInputs {
+    /// Longest encoding: a 48-octet key and a 32-octet Session ID with their lengths.
+    pub(crate) const MAX_ENCODED_LEN: usize = 1 + MASTER_SECRET_LEN + 1 + 32;
+
+    /// The AEFPSK for `interface` (TS 33.122 Annex A.1), as the session it came from derives.
+    pub(crate) fn derive_aef_psk(&self, interface: &ServiceApiInterface) -> Result<AefPsk, Error> {
+        derive_aefpsk(
+            &self.key[..usize::from(self.key_len)],
+            &self.session_id[..usize::from(self.session_id_len)],
+            interface,
+        )
+    }
+
+    /// The encoding, in a buffer sized once (no reallocation leaves a copy) and wiped on drop;
+    /// `spare` octets of capacity are left for the caller (an AEAD tag).
+    pub(crate) fn encode(&self, spare: usize) -> Zeroizing<Vec<u8>> {
+        let mut out = Zeroizing::new(Vec::with_capacity(Self::MAX_ENCODED_LEN + spare));
+        out.push(self.key_len);
+        out.extend_from_slice(&self.key[..usize::from(self.key_len)]);
+        out.push(self.session_id_len);
+        out.extend_from_slice(&self.session_id[..usize::from(self.session_id_len)]);
+        out
+    }
+
+    /// Parses [`encode`](Self::encode)'s output. The key is 32 or 48 octets, the Session ID
+    /// at most 32, and nothing may follow. Errors never echo the input.
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, &'static str> {
+        let (&key_len, rest) = bytes.split_first().ok_or("empty session inputs")?;
+        let key_len = usize::from(key_len);
+        if key_len != MASTER_SECRET_LEN && key_len != TLS13_EXPORTER_LEN {
+            return Err("session inputs: the key is neither 32 nor 48 octets");
+        }
+        if rest.len() < key_len + 1 {
+            return Err("session inputs are truncated");
+        }
+        let (key, rest) = rest.split_at(key_len);
+        let (&sid_len, sid) = rest.split_first().ok_or("session inputs are truncated")?;
+        if usize::from(sid_len) > 32 || sid.len() != usize::from(sid_len) {
+            return Err("session inputs: bad Session ID length");
+        }
+        let mut inputs = Self {
+            key: Box::new(Zeroizing::new([0; MASTER_SECRET_LEN])),
+            key_len: key_len as u8,
+            session_id: [0; 32],
+            session_id_len: sid_len,
+        };
+        inputs.key[..key_len].copy_from_slice(key);
+        inputs.session_id[..sid.len()].copy_from_slice(sid);
+        Ok(inputs)
+    }
+}
+
+impl fmt::Debug for SessionInputs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SessionInputs([redacted])")
     }
 }
 

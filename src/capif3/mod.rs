@@ -24,7 +24,9 @@
 //!   §4.2.11 leaves the choice of identity to the server; DESIGN §5).
 //! * CCF side: [`CcfKeyStore`] keeps, per invoker, the latest CAPIF-1e session's key source
 //!   and derives AEFPSKs per AEF interface on demand (a newer session replaces the old keys),
-//!   bounded by [`CcfKeyStoreConfig`] (session TTL, invoker cap, per-invoker key cap), and
+//!   bounded by [`CcfKeyStoreConfig`] (session TTL, invoker cap, per-invoker key cap), in
+//!   memory by default or, with the `redis` feature, in Redis shared by CCF replicas (each
+//!   entry sealed with AES-256-GCM under the operator's key-encryption key), and
 //!   [`TrustedInvokersRequest`] / [`CcfKeyStore::service_security_json`] serve the resource.
 //!
 //! * Revocation (TS 29.222 `AEF_Security_API`, `POST .../aef-security/v1/revoke-authorization`):
@@ -38,7 +40,7 @@
 //!
 //! The module's files: `model` (the TS 29.222 serde types and the resource's request target),
 //! `resolver` (the AEF's [`CcfKeyResolver`]), `client` (its pooled HTTP client to
-//! the CCF: keep-alive, TLS session resumption, HTTP/2 by ALPN), `store` (the CCF's [`CcfKeyStore`]) and
+//! the CCF: keep-alive, TLS session resumption, HTTP/2 by ALPN), `store` (the CCF's [`CcfKeyStore`]: `store/memory`, `store/redis`) and
 //! `revocation` (both ends of `revoke-authorization`).
 
 mod client;
@@ -49,7 +51,7 @@ mod store;
 #[cfg(test)]
 mod tests;
 
-pub use crate::error::{KeyDeliveryError, RevocationError};
+pub use crate::error::{KeyDeliveryError, KeyStoreError, RevocationError};
 pub use model::{
     InterfaceDescriptionJson, InvalidParam, ProblemDetails, RevocationCause, SecurityInformation,
     SecurityMethod, SecurityNotification, ServiceSecurity, TrustedInvokersRequest, PROBLEM_JSON,
@@ -61,7 +63,9 @@ pub use revocation::{
     RevokeAuthorizationReq, RevokeAuthorizationRsp, SessionEnd, SessionObserver,
     MAX_REVOCATION_BODY, REVOKE_AUTHORIZATION_PATH,
 };
-pub use store::{AefPskSource, CcfKeyStore, CcfKeyStoreConfig};
+pub use store::{AefPskSource, CcfKeyStore, CcfKeyStoreConfig, SharedInputs};
+#[cfg(feature = "redis")]
+pub use store::{KeyEncryptionKey, RedisStoreConfig};
 
 /// The `SecurityMethod` value of TLS-PSK (TS 29.222).
 pub const SECURITY_METHOD_PSK: &str = "PSK";

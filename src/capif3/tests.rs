@@ -49,10 +49,13 @@ impl AefPskSource for Fixed {
     }
 }
 
-#[test]
-fn store_round_trips_through_json() {
+#[tokio::test]
+async fn store_round_trips_through_json() {
     let store = CcfKeyStore::default();
-    store.register_session("inv-1", Arc::new(Fixed(9)));
+    store
+        .register_session("inv-1", Arc::new(Fixed(9)))
+        .await
+        .unwrap();
     let json = store
         .service_security_json(
             "inv-1",
@@ -60,18 +63,19 @@ fn store_round_trips_through_json() {
             true,
             NOTIFY,
         )
+        .await
         .unwrap()
         .unwrap();
     let parsed: ServiceSecurity = serde_json::from_slice(&json).unwrap();
     let aef = ServiceApiInterface::parse("127.0.0.1:9443").unwrap();
     assert_eq!(
         parsed.aef_psk_for(&aef, None).unwrap(),
-        store.aef_psk("inv-1", &aef).unwrap().unwrap()
+        store.aef_psk("inv-1", &aef).await.unwrap().unwrap()
     );
     let first = ServiceApiInterface::parse("127.0.0.1:8443").unwrap();
     assert_eq!(
         parsed.aef_psk_for(&first, None).unwrap(),
-        store.aef_psk("inv-1", &first).unwrap().unwrap()
+        store.aef_psk("inv-1", &first).await.unwrap().unwrap()
     );
     assert_ne!(
         parsed.aef_psk_for(&first, None).unwrap(),
@@ -85,10 +89,12 @@ fn store_round_trips_through_json() {
     );
     assert!(store
         .service_security_json("nobody", &[interface_json(1)], true, NOTIFY)
+        .await
         .unwrap()
         .is_none());
     let no_keys = store
         .service_security_json("inv-1", &[interface_json(8443)], false, NOTIFY)
+        .await
         .unwrap()
         .unwrap();
     let parsed: ServiceSecurity = serde_json::from_slice(&no_keys).unwrap();
@@ -196,13 +202,17 @@ fn the_entry_for_this_interface_wins_over_an_aef_id_match() {
 
 /// What the store emits is a valid `ServiceSecurity`: checked against the schema here too, on
 /// the body of the round trip above.
-#[test]
-fn store_bodies_validate() {
+#[tokio::test]
+async fn store_bodies_validate() {
     let store = CcfKeyStore::default();
-    store.register_session("inv-1", Arc::new(Fixed(9)));
+    store
+        .register_session("inv-1", Arc::new(Fixed(9)))
+        .await
+        .unwrap();
     for with_keys in [true, false] {
         let json = store
             .service_security_json("inv-1", &[interface_json(8443)], with_keys, NOTIFY)
+            .await
             .unwrap()
             .unwrap();
         fixture(core::str::from_utf8(&json).unwrap());

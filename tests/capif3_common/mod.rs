@@ -166,6 +166,7 @@ async fn handle(
             parsed.authentication_info,
             NOTIFICATION_DESTINATION,
         )
+        .await
         .unwrap()
     {
         Some(json) => reply(200, json.to_vec()),
