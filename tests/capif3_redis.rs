@@ -275,11 +275,27 @@ async fn entries_expire_with_the_ttl() {
         .unwrap();
     assert!(0 < pttl && pttl <= 400, "PTTL {pttl}");
     assert!(b.store_contains("inv-ttl").await);
+    // A copy of the raw entry, as an old dump or backup would hold it.
+    let saved: Vec<u8> = redis::cmd("GET")
+        .arg("rustls-capif:ccf:session:inv-ttl")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     tokio::time::sleep(ttl + Duration::from_millis(100)).await;
     assert!(!b.store_contains("inv-ttl").await);
     assert!(!a.store_contains("inv-ttl").await);
     // Only the world's own invoker (registered with a 60 s TTL) is left.
     assert_eq!(b.len().await.unwrap(), 1);
+    // Put back without an expiry by someone who can write to Redis (but has no KEK), the
+    // expired session stays dead: its sealed not_after has passed.
+    let () = redis::cmd("SET")
+        .arg("rustls-capif:ccf:session:inv-ttl")
+        .arg(saved)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(!b.store_contains("inv-ttl").await);
+    assert!(!a.store_contains("inv-ttl").await);
 }
 
 /// Small helper: `contains` that must not fail.

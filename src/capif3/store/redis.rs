@@ -8,12 +8,21 @@
 //!
 //! ```text
 //! key   = {key_prefix}{api_invoker_id}          SET key value PX session_ttl GET | GET | DEL
-//! value = 0x01 (format) || nonce (12, random) || AES-256-GCM(KEK, nonce, aad, inputs) || tag (16)
-//! aad   = "rustls-capif ccf-key-store" || 0x00 || 0x01 (format) || api_invoker_id
+//! value = 0x01 (format) || not_after (8) || nonce (12, random)
+//!         || AES-256-GCM(KEK, nonce, aad, inputs) || tag (16)
+//! aad   = "rustls-capif ccf-key-store" || 0x00 || 0x01 (format)
+//!         || len(key_prefix) (2) || key_prefix || not_after (8) || api_invoker_id
 //! ```
 //!
 //! The invoker ID in the associated data binds an entry to its key: a value moved to another
-//! invoker's key does not open. The AEAD is aws-lc-rs's or ring's (the crate behind the rustls
+//! invoker's key (or to another deployment's key prefix) does not open. `not_after` (ms since
+//! the Unix epoch, big-endian; all ones: never) is the end of the session TTL, in the clear and
+//! authenticated: an entry is refused after it even if someone with write access to Redis (but
+//! not the KEK) puts it back, so an expired session cannot be revived from an old dump. (A
+//! replaced session can still be put back before its own `not_after`: that needs a writer of
+//! Redis, and is bounded by the TTL.) `not_after` is set by the replica that registers and
+//! checked by the one that serves, so their clocks must agree (NTP): a skew moves the end of a
+//! session by as much. The AEAD is aws-lc-rs's or ring's (the crate behind the rustls
 //! provider feature); the nonce comes from the rustls provider's secure random.
 
 use core::fmt;
@@ -45,8 +54,14 @@ const FORMAT_V1: u8 = 1;
 const AAD_LABEL: &[u8] = b"rustls-capif ccf-key-store";
 const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
-/// Largest value opened: a format octet, a nonce, the longest inputs and a tag.
-pub(crate) const MAX_VALUE_LEN: usize = 1 + NONCE_LEN + SessionInputs::MAX_ENCODED_LEN + TAG_LEN;
+/// `not_after` octets.
+const NOT_AFTER_LEN: usize = 8;
+/// `not_after` of an entry that never expires.
+const NEVER: u64 = u64::MAX;
+/// Octets before the ciphertext: format, not_after, nonce.
+const HEADER_LEN: usize = 1 + NOT_AFTER_LEN + NONCE_LEN;
+/// Largest value opened: the header, the longest inputs and a tag.
+pub(crate) const MAX_VALUE_LEN: usize = HEADER_LEN + SessionInputs::MAX_ENCODED_LEN + TAG_LEN;
 
 /// The operator's key-encryption key (KEK) of a Redis [`CcfKeyStore`](super::CcfKeyStore):
 /// 32 octets for AES-256-GCM, zeroized on drop, `[redacted]` in `Debug`, with no accessor.
@@ -202,30 +217,57 @@ fn redact_userinfo(url: &str) -> String {
 struct Sealer {
     key: aead::LessSafeKey,
     random: &'static dyn rustls::crypto::SecureRandom,
+    /// The Redis key prefix, bound into the associated data.
+    scope: Vec<u8>,
+}
+
+/// Milliseconds since the Unix epoch at `t` (0 before it).
+fn unix_ms(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 impl Sealer {
-    fn new(kek: &KeyEncryptionKey) -> Result<Self, Error> {
+    fn new(kek: &KeyEncryptionKey, key_prefix: &str) -> Result<Self, Error> {
+        if key_prefix.len() > usize::from(u16::MAX) {
+            return Err(Error::InvalidConfig(
+                "RedisStoreConfig::key_prefix is longer than 65535 octets".into(),
+            ));
+        }
         let unbound = aead::UnboundKey::new(&aead::AES_256_GCM, &kek.0[..]).map_err(|_| {
             Error::InvalidConfig("AES-256-GCM refused the key-encryption key".into())
         })?;
         Ok(Self {
             key: aead::LessSafeKey::new(unbound),
             random: crate::default_provider().secure_random,
+            scope: key_prefix.as_bytes().to_vec(),
         })
     }
 
-    fn aad(invoker_id: &str) -> Vec<u8> {
-        let mut aad = Vec::with_capacity(AAD_LABEL.len() + 2 + invoker_id.len());
+    fn aad(&self, not_after: [u8; NOT_AFTER_LEN], invoker_id: &str) -> Vec<u8> {
+        let mut aad = Vec::with_capacity(
+            AAD_LABEL.len() + 4 + self.scope.len() + NOT_AFTER_LEN + invoker_id.len(),
+        );
         aad.extend_from_slice(AAD_LABEL);
         aad.push(0);
         aad.push(FORMAT_V1);
+        // The length fits: checked in `new`.
+        aad.extend_from_slice(&(self.scope.len() as u16).to_be_bytes());
+        aad.extend_from_slice(&self.scope);
+        aad.extend_from_slice(&not_after);
         aad.extend_from_slice(invoker_id.as_bytes());
         aad
     }
 
-    /// The sealed value of `inputs` for `invoker_id` (not secret).
-    fn seal(&self, invoker_id: &str, inputs: &SessionInputs) -> Result<Vec<u8>, Error> {
+    /// The sealed value of `inputs` for `invoker_id` (not secret), refused by
+    /// [`open`](Self::open) after `not_after` (ms since the Unix epoch; [`NEVER`]).
+    fn seal(
+        &self,
+        invoker_id: &str,
+        inputs: &SessionInputs,
+        not_after: u64,
+    ) -> Result<Vec<u8>, Error> {
+        let not_after = not_after.to_be_bytes();
         let mut nonce = [0u8; NONCE_LEN];
         self.random
             .fill(&mut nonce)
@@ -235,24 +277,30 @@ impl Sealer {
         self.key
             .seal_in_place_append_tag(
                 aead::Nonce::assume_unique_for_key(nonce),
-                aead::Aad::from(Self::aad(invoker_id)),
+                aead::Aad::from(self.aad(not_after, invoker_id)),
                 &mut *in_out,
             )
             .map_err(|_| Error::InvalidState("AES-256-GCM sealing failed"))?;
-        let mut value = Vec::with_capacity(1 + NONCE_LEN + in_out.len());
+        let mut value = Vec::with_capacity(HEADER_LEN + in_out.len());
         value.push(FORMAT_V1);
+        value.extend_from_slice(&not_after);
         value.extend_from_slice(&nonce);
         value.extend_from_slice(&in_out);
         Ok(value)
     }
 
-    /// The inputs sealed in `value` for `invoker_id`; the size and format are checked before
-    /// anything is opened.
-    fn open(&self, invoker_id: &str, value: &[u8]) -> Result<SessionInputs, KeyStoreError> {
+    /// The inputs sealed in `value` for `invoker_id`, at `now` (ms since the Unix epoch); the
+    /// size, format and `not_after` are checked before anything is opened.
+    fn open(
+        &self,
+        invoker_id: &str,
+        value: &[u8],
+        now: u64,
+    ) -> Result<SessionInputs, KeyStoreError> {
         if value.len() > MAX_VALUE_LEN {
             return Err(KeyStoreError::EntryRefused("the entry is too large"));
         }
-        if value.len() < 1 + NONCE_LEN + TAG_LEN {
+        if value.len() < HEADER_LEN + TAG_LEN {
             return Err(KeyStoreError::EntryRefused("the entry is too short"));
         }
         if value[0] != FORMAT_V1 {
@@ -260,15 +308,24 @@ impl Sealer {
                 "the entry has an unknown format version",
             ));
         }
-        let nonce: [u8; NONCE_LEN] = value[1..1 + NONCE_LEN]
+        let short = |_| KeyStoreError::EntryRefused("the entry is too short");
+        let not_after: [u8; NOT_AFTER_LEN] =
+            value[1..1 + NOT_AFTER_LEN].try_into().map_err(short)?;
+        let nonce: [u8; NONCE_LEN] = value[1 + NOT_AFTER_LEN..HEADER_LEN]
             .try_into()
-            .map_err(|_| KeyStoreError::EntryRefused("the entry is too short"))?;
-        let mut in_out = Zeroizing::new(value[1 + NONCE_LEN..].to_vec());
+            .map_err(short)?;
+        // Checked before opening; a forged not_after does not open below.
+        if now > u64::from_be_bytes(not_after) {
+            return Err(KeyStoreError::EntryRefused(
+                "the entry's session TTL has ended (a stale entry put back?)",
+            ));
+        }
+        let mut in_out = Zeroizing::new(value[HEADER_LEN..].to_vec());
         let plain = self
             .key
             .open_in_place(
                 aead::Nonce::assume_unique_for_key(nonce),
-                aead::Aad::from(Self::aad(invoker_id)),
+                aead::Aad::from(self.aad(not_after, invoker_id)),
                 &mut in_out[..],
             )
             .map_err(|_| {
@@ -329,7 +386,7 @@ impl RedisKeyStorage {
         let ms = session_ttl.as_millis().max(1);
         Ok(Self {
             connection,
-            sealer: Sealer::new(&config.kek)?,
+            sealer: Sealer::new(&config.kek, &config.key_prefix)?,
             key_prefix: config.key_prefix,
             ttl_ms: (ms <= MAX_TTL_MS).then_some(ms as u64),
             command_timeout: config.command_timeout,
@@ -366,7 +423,10 @@ impl RedisKeyStorage {
         let Some(value) = value else {
             return Ok(None);
         };
-        match self.sealer.open(invoker_id, &value) {
+        match self
+            .sealer
+            .open(invoker_id, &value, unix_ms(std::time::SystemTime::now()))
+        {
             Ok(inputs) => Ok(Some(inputs)),
             Err(e) => {
                 log::warn!(
@@ -389,7 +449,10 @@ impl KeyStorage for RedisKeyStorage {
         Box::pin(async move {
             let SharedInputs(inputs) = source.shared_inputs()?;
             drop(source);
-            let value = self.sealer.seal(invoker_id, &inputs)?;
+            let not_after = self.ttl_ms.map_or(NEVER, |ms| {
+                unix_ms(std::time::SystemTime::now()).saturating_add(ms)
+            });
+            let value = self.sealer.seal(invoker_id, &inputs, not_after)?;
             drop(inputs);
             let mut cmd = redis::cmd("SET");
             cmd.arg(self.key(invoker_id)).arg(value);
@@ -495,39 +558,64 @@ mod tests {
         ServiceApiInterface::parse("aef.example:443").unwrap()
     }
 
+    const NOW: u64 = 1_800_000_000_000;
+
     #[test]
     fn sealed_entries_open_only_for_their_invoker_and_kek() {
-        let sealer = Sealer::new(&KeyEncryptionKey::from_bytes([7; 32])).unwrap();
-        let value = sealer.seal("inv-a", &inputs(1)).unwrap();
+        let sealer = Sealer::new(&KeyEncryptionKey::from_bytes([7; 32]), "p:").unwrap();
+        let value = sealer.seal("inv-a", &inputs(1), NEVER).unwrap();
         assert_eq!(value.len(), MAX_VALUE_LEN);
-        let opened = sealer.open("inv-a", &value).unwrap();
+        let opened = sealer.open("inv-a", &value, NOW).unwrap();
         assert_eq!(
             opened.derive_aef_psk(&aef()).unwrap(),
             inputs(1).derive_aef_psk(&aef()).unwrap()
         );
         // Two seals of the same inputs differ (random nonce).
-        assert_ne!(value, sealer.seal("inv-a", &inputs(1)).unwrap());
+        assert_ne!(value, sealer.seal("inv-a", &inputs(1), NEVER).unwrap());
 
         let refused = |r: Result<SessionInputs, KeyStoreError>| {
             assert!(matches!(r, Err(KeyStoreError::EntryRefused(_))));
         };
         // Another invoker's key (swapped entry).
-        refused(sealer.open("inv-b", &value));
+        refused(sealer.open("inv-b", &value, NOW));
         // Another KEK.
-        let other = Sealer::new(&KeyEncryptionKey::from_bytes([8; 32])).unwrap();
-        refused(other.open("inv-a", &value));
+        let other = Sealer::new(&KeyEncryptionKey::from_bytes([8; 32]), "p:").unwrap();
+        refused(other.open("inv-a", &value, NOW));
+        // Another deployment's key prefix, same KEK.
+        let elsewhere = Sealer::new(&KeyEncryptionKey::from_bytes([7; 32]), "q:").unwrap();
+        refused(elsewhere.open("inv-a", &value, NOW));
         // Every octet flipped in turn.
         for i in 0..value.len() {
             let mut bad = value.clone();
             bad[i] ^= 0x01;
-            refused(sealer.open("inv-a", &bad));
+            refused(sealer.open("inv-a", &bad, NOW));
         }
         // Truncated, empty, oversized.
-        refused(sealer.open("inv-a", &value[..value.len() - 1]));
-        refused(sealer.open("inv-a", &[]));
+        refused(sealer.open("inv-a", &value[..value.len() - 1], NOW));
+        refused(sealer.open("inv-a", &[], NOW));
         let mut long = value.clone();
         long.push(0);
-        refused(sealer.open("inv-a", &long));
+        refused(sealer.open("inv-a", &long, NOW));
+    }
+
+    /// An entry is refused after the end of its session TTL, even if it is put back in Redis,
+    /// and a later `not_after` written over it does not open.
+    #[test]
+    fn entries_are_refused_after_their_session_ttl() {
+        let sealer = Sealer::new(&KeyEncryptionKey::from_bytes([7; 32]), "p:").unwrap();
+        let value = sealer.seal("inv-a", &inputs(1), NOW).unwrap();
+        assert!(sealer.open("inv-a", &value, NOW - 1).is_ok());
+        assert!(sealer.open("inv-a", &value, NOW).is_ok());
+        assert!(matches!(
+            sealer.open("inv-a", &value, NOW + 1),
+            Err(KeyStoreError::EntryRefused(why)) if why.contains("TTL")
+        ));
+        let mut extended = value.clone();
+        extended[1..1 + NOT_AFTER_LEN].copy_from_slice(&NEVER.to_be_bytes());
+        assert!(matches!(
+            sealer.open("inv-a", &extended, NOW + 1),
+            Err(KeyStoreError::EntryRefused(why)) if why.contains("does not open")
+        ));
     }
 
     #[test]
