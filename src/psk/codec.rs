@@ -21,6 +21,7 @@ use core::ops::Range;
 use rustls::AlertDescription;
 
 use crate::error::Error;
+use crate::psk::tls12::codec::{ext12, HelloExtensions12};
 
 /// Handshake message types (RFC 8446 §4).
 pub(crate) mod hs {
@@ -560,6 +561,9 @@ pub(crate) struct ClientHello<'a> {
     /// Octets of the encoded binders list (its 2-octet length included) at the end of the
     /// message: the truncated ClientHello is the message without them.
     pub(crate) binders_len: usize,
+    /// extended_master_secret, renegotiation_info and ec_point_formats, captured in the same
+    /// pass for a server that answers with TLS 1.2.
+    pub(crate) tls12: HelloExtensions12<'a>,
 }
 
 impl<'a> ClientHello<'a> {
@@ -601,6 +605,7 @@ impl<'a> ClientHello<'a> {
             early_data: false,
             psks: None,
             binders_len: 0,
+            tls12: HelloExtensions12::default(),
         };
         for_each_extension(block, |e, last| ch.extension(e, last))?;
         Ok(ch)
@@ -683,6 +688,9 @@ impl<'a> ClientHello<'a> {
                 self.binders_len = binders_at;
                 self.psks = Some(OfferedPsks::parse(ids, binders)?);
             }
+            ext12::EXTENDED_MASTER_SECRET | ext12::RENEGOTIATION_INFO | ext12::EC_POINT_FORMATS => {
+                self.tls12.extension(e.typ, e.body)?;
+            }
             _ => {}
         }
         Ok(())
@@ -710,6 +718,9 @@ pub(crate) struct ClientHelloSpans {
     early_data: bool,
     psks: Option<(Range<usize>, Range<usize>, usize)>,
     binders_len: usize,
+    extended_master_secret: bool,
+    renegotiation_info: Option<Range<usize>>,
+    ec_point_formats: Option<Range<usize>>,
 }
 
 /// Where `part` (a sub-slice of `whole`) lies in `whole`.
@@ -744,6 +755,9 @@ impl ClientHello<'_> {
                 .psks
                 .map(|p| (at(p.identities), at(p.binders), p.count)),
             binders_len: self.binders_len,
+            extended_master_secret: self.tls12.extended_master_secret,
+            renegotiation_info: self.tls12.renegotiation_info.map(at),
+            ec_point_formats: self.tls12.ec_point_formats.map(at),
         }
     }
 }
@@ -776,6 +790,11 @@ impl ClientHelloSpans {
                 count: *count,
             }),
             binders_len: self.binders_len,
+            tls12: HelloExtensions12 {
+                extended_master_secret: self.extended_master_secret,
+                renegotiation_info: self.renegotiation_info.as_ref().map(at),
+                ec_point_formats: self.ec_point_formats.as_ref().map(at),
+            },
         }
     }
 }

@@ -195,13 +195,16 @@ fn client_hello(body: &[u8]) {
     assert_eq!(view.psks, ch.psks);
     assert_eq!(view.alpn, ch.alpn);
     assert_eq!(view.session_id, ch.session_id);
+    assert_eq!(view.tls12, ch.tls12);
 }
 
 /// The TLS 1.2 side of a decoded ClientHello: its TLS 1.2 extensions decode as the TLS 1.2
 /// server reads them, and what the TLS 1.2 client encoder can express of it round-trips.
 fn client_hello_tls12(body: &[u8], ch: &ClientHello<'_>) {
+    // The one-pass capture equals the TLS 1.2 extensions decoded on their own.
     let block = codec12::client_hello_extensions(body).expect("a decoded hello has a block");
-    let _ = HelloExtensions12::decode(block);
+    let alone = HelloExtensions12::decode(block).expect("captured extensions decode alone");
+    assert_eq!(ch.tls12, alone);
 
     let Ok(server_name) = ch.server_name.map(core::str::from_utf8).transpose() else {
         return;
@@ -238,8 +241,7 @@ fn client_hello_tls12(body: &[u8], ch: &ClientHello<'_>) {
     }
     assert!(again.supported_versions.is_none() && again.key_shares.is_none());
     assert!(again.psks.is_none());
-    let exts = HelloExtensions12::decode(codec12::client_hello_extensions(body2).unwrap())
-        .expect("own TLS 1.2 extensions decode");
+    let exts = again.tls12;
     assert!(exts.extended_master_secret);
     assert_eq!(exts.renegotiation_info, Some(&[][..]));
     assert_eq!(exts.ec_point_formats.is_some(), !groups.is_empty());

@@ -1257,6 +1257,67 @@ mod tests {
         assert_eq!(server.psk_identity(), Some(&b"invoker-1"[..]));
     }
 
+    /// A TLS 1.2 ClientHello (no supported_versions) with `junk` unknown extensions besides
+    /// the ones a TLS 1.2 PSK server needs.
+    fn tls12_client_hello(junk: usize) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.handshake(hs::CLIENT_HELLO, |w| {
+            w.u16(codec::TLS12).bytes(&[7; 32]);
+            w.vec8(|_| {});
+            w.vec16(|w| {
+                w.u16(0xccac);
+            });
+            w.vec8(|w| {
+                w.u8(0);
+            });
+            w.vec16(|w| {
+                w.extension(ext::SUPPORTED_GROUPS, |w| {
+                    w.vec16(|w| {
+                        w.u16(0x001d);
+                    });
+                });
+                for i in 0..junk {
+                    w.extension(0x2000 + i as u16, |_| {});
+                }
+                crate::psk::tls12::codec::extensions_12(w, true);
+            });
+        });
+        w.finish().unwrap()
+    }
+
+    /// The TLS 1.2 server reads extended_master_secret, renegotiation_info and
+    /// ec_point_formats from the one decoding pass over the ClientHello: answering a hello
+    /// with thousands of extensions costs little more than decoding it once (a second walk
+    /// over the block would double it), and stays within the work budget.
+    #[test]
+    fn a_tls12_server_walks_the_client_hello_extensions_once() {
+        let message = tls12_client_hello(16_000);
+        assert!(message.len() > 60_000);
+        let (_, body) = codec::split_handshake(&message).unwrap();
+        codec::work::take();
+        let ch = codec::ClientHello::decode(body).unwrap();
+        let decode_work = codec::work::take();
+        assert!(ch.tls12.extended_master_secret);
+
+        let config =
+            Arc::new(PskServerConfig::new(Arc::new(StaticPskResolver::default())).with_tls12(true));
+        let mut server = PskServerConnection::new(config);
+        let wire = records(&message, 16384);
+        codec::work::take();
+        run(&mut server, &wire).unwrap();
+        let server_work = codec::work::take();
+        assert_eq!(
+            server.protocol_version(),
+            Some(rustls::ProtocolVersion::TLSv1_2)
+        );
+        assert!(server.wants_write(), "the server answered");
+        assert!(
+            server_work * 10 <= decode_work * 13,
+            "server {server_work} vs one decode {decode_work} units"
+        );
+        assert!(server_work <= work_budget(wire.len()));
+    }
+
     #[test]
     fn a_deferred_connection_decodes_its_client_hello_once() {
         let message = client_hello(Shape::Extensions);

@@ -117,8 +117,10 @@ pub(crate) fn extensions_12(w: &mut Writer, ecdhe: bool) {
     });
 }
 
-/// The TLS 1.2 extensions of a ClientHello (the shared decoder skips them).
-#[derive(Clone, Copy, Debug, Default)]
+/// The TLS 1.2 extensions of a hello: the shared ClientHello decoder
+/// ([`crate::psk::codec::ClientHello`]) and [`ServerHello12`] fill one in as they walk their
+/// extension block, through [`HelloExtensions12::extension`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct HelloExtensions12<'a> {
     pub(crate) extended_master_secret: bool,
     pub(crate) renegotiation_info: Option<&'a [u8]>,
@@ -126,8 +128,10 @@ pub(crate) struct HelloExtensions12<'a> {
 }
 
 impl<'a> HelloExtensions12<'a> {
-    /// Decodes the TLS 1.2 extensions of an extension block (duplicates are refused by the
-    /// shared walker; other extensions are ignored).
+    /// Decodes the TLS 1.2 extensions of an extension block on its own (duplicates are
+    /// refused by the shared walker; other extensions are ignored): the reference the
+    /// one-pass capture is checked against.
+    #[cfg(any(test, fuzzing))]
     pub(crate) fn decode(block: &'a [u8]) -> Result<Self, Error> {
         let mut out = Self::default();
         for_each_extension(block, |e, _| {
@@ -137,7 +141,8 @@ impl<'a> HelloExtensions12<'a> {
         Ok(out)
     }
 
-    fn extension(&mut self, typ: u16, body: &'a [u8]) -> Result<(), Error> {
+    /// Takes one extension of the block (others are ignored).
+    pub(crate) fn extension(&mut self, typ: u16, body: &'a [u8]) -> Result<(), Error> {
         let mut b = Reader::new(body);
         match typ {
             ext12::EXTENDED_MASTER_SECRET => {
@@ -170,7 +175,9 @@ impl<'a> HelloExtensions12<'a> {
 }
 
 /// The extensions block of a ClientHello body (after the compression methods), found without
-/// decoding anything else again.
+/// decoding anything else again (a reference for tests and fuzzing: the server uses what
+/// the shared decoder captured).
+#[cfg(any(test, fuzzing))]
 pub(crate) fn client_hello_extensions(body: &[u8]) -> Result<&[u8], Error> {
     let mut r = Reader::new(body);
     r.u16("ClientHello.legacy_version")?;

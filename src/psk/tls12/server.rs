@@ -22,7 +22,7 @@ use rustls::{AlertDescription, CipherSuite};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use super::codec::{self as codec12, hs12, HelloExtensions12, RENEGOTIATION_SCSV};
+use super::codec::{self as codec12, hs12, RENEGOTIATION_SCSV};
 use super::key_schedule::{premaster_secret, MasterSecret, RecordKeys};
 use super::{Suite12, DOWNGRADE_TLS12};
 use crate::error::{Error, PskRejection};
@@ -90,8 +90,8 @@ impl Server12 {
         message: &[u8],
         ch: &ClientHello<'_>,
     ) -> Result<Self, Error> {
-        let (_, body) = codec::split_handshake(message)?;
-        let exts = HelloExtensions12::decode(codec12::client_hello_extensions(body)?)?;
+        // Captured by the shared decoder in its one pass over the extensions.
+        let exts = &ch.tls12;
         if !ch.compression_methods.contains(&0) {
             return Err(handshake_failure("client does not offer null compression"));
         }
