@@ -849,7 +849,7 @@ pub(crate) fn encode_client_hello(p: &ClientHelloParams<'_>) -> Result<(Vec<u8>,
                 });
             });
             if let Some(ecdhe) = p.tls12 {
-                super::tls12::codec::extensions_12(w, ecdhe);
+                super::tls12::codec::extensions_12(w, ecdhe, true);
             }
             if let Some(name) = p.server_name {
                 w.extension(ext::SERVER_NAME, |w| {

@@ -268,6 +268,7 @@ fn server_hello_12(body: &[u8]) {
         random: &sh.random,
         cipher_suite: sh.cipher_suite,
         ecdhe: sh.extensions.ec_point_formats.is_some(),
+        ems: sh.extensions.extended_master_secret,
         alpn: sh.alpn,
     })
     .expect("a decoded TLS 1.2 ServerHello re-encodes");
@@ -280,7 +281,10 @@ fn server_hello_12(body: &[u8]) {
     assert_eq!(again.cipher_suite, sh.cipher_suite);
     assert_eq!(again.compression_method, 0);
     assert_eq!(again.alpn, sh.alpn);
-    assert!(again.extensions.extended_master_secret);
+    assert_eq!(
+        again.extensions.extended_master_secret,
+        sh.extensions.extended_master_secret
+    );
     assert_eq!(again.extensions.renegotiation_info, Some(&[][..]));
     assert_eq!(
         again.extensions.ec_point_formats.is_some(),
@@ -449,6 +453,7 @@ mod tests {
             random: &[3; 32],
             cipher_suite: 0xccac,
             ecdhe: true,
+            ems: true,
             alpn: Some(b"h2"),
         })
         .unwrap();
@@ -456,7 +461,7 @@ mod tests {
         let cke = codec12::encode_client_key_exchange(b"inv", Some(&[9; 32])).unwrap();
         let fin = codec12::encode_finished(&[5; 12]);
         let mut block = codec::Writer::new();
-        codec12::extensions_12(&mut block, true);
+        codec12::extensions_12(&mut block, true, true);
         let mut block = block.finish().unwrap();
         block.splice(0..0, [0, 0, 0, 0]); // a header for the framing cut below
         for message in [&ch, &sh, &hrr, &ee, &ch12, &sh12, &ske, &cke, &fin, &block] {

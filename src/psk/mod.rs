@@ -10,7 +10,7 @@
 //! | file | owns |
 //! |---|---|
 //! | `config.rs` | [`ExternalPsk`], [`PskClientConfig`], [`PskServerConfig`], [`PskResolver`] |
-//! | `codec.rs` | handshake messages and extensions (RFC 8446 §4) |
+//! | `codec.rs` | handshake messages and extensions (RFC 8446 §4); the one ClientHello decoder of both versions |
 //! | `key_schedule.rs` | key schedule, binders, Finished, KeyUpdate, exporter (§7) |
 //! | `importer.rs` | RFC 9258 PSK importers: [`PskImporter`], [`ImportedIdentity`] |
 //! | `record.rs` | record framing and protection (§5) |
@@ -32,7 +32,8 @@
 //! * Every malformed input yields a typed [`Error`](crate::Error) carrying the RFC 8446
 //!   alert that was sent, never a panic; all buffers are bounded.
 //! * TLS 1.2 (`with_tls12(true)`, off by default): ECDHE_PSK with ChaCha20-Poly1305 or
-//!   AES-GCM, plain PSK only with `with_plain_psk(true)`; the extended master secret required,
+//!   AES-GCM, plain PSK only with `with_plain_psk(true)`; the extended master secret required
+//!   (legacy peers only with `with_extended_master_secret(Preferred)`),
 //!   renegotiation refused, no resumption. A server with both versions prefers TLS 1.3 and
 //!   sets the RFC 8446 §4.1.3 downgrade sentinel when it answers with TLS 1.2; a client with
 //!   both checks it. [`ConnectionCommon::protocol_version`] tells which was negotiated.
@@ -55,8 +56,8 @@ mod tls12;
 
 pub use client::PskClientConnection;
 pub use config::{
-    ExternalPsk, NoPskResolver, PskClientConfig, PskHash, PskKeyExchangeModes, PskResolver,
-    PskServerConfig, StaticPskResolver,
+    ExtendedMasterSecret, ExternalPsk, NoPskResolver, PskClientConfig, PskHash,
+    PskKeyExchangeModes, PskResolver, PskServerConfig, StaticPskResolver,
 };
 pub use conn::{ConnectionCommon, IoState, KeyExchangeMode, Reader, Side, Writer};
 pub use importer::{import_psk, ImportedIdentity, PskImporter, TargetKdf, TARGET_PROTOCOL_TLS13};

@@ -1279,7 +1279,7 @@ mod tests {
                 for i in 0..junk {
                     w.extension(0x2000 + i as u16, |_| {});
                 }
-                crate::psk::tls12::codec::extensions_12(w, true);
+                crate::psk::tls12::codec::extensions_12(w, true, true);
             });
         });
         w.finish().unwrap()

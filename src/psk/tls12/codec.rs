@@ -82,7 +82,7 @@ pub(crate) fn encode_client_hello(p: &ClientHello12<'_>) -> Result<Vec<u8>, Erro
                     });
                 });
             }
-            extensions_12(w, !p.groups.is_empty());
+            extensions_12(w, !p.groups.is_empty(), true);
             if !p.alpn.is_empty() {
                 w.extension(ext::ALPN, |w| {
                     w.vec16(|w| {
@@ -102,7 +102,7 @@ pub(crate) fn encode_client_hello(p: &ClientHello12<'_>) -> Result<Vec<u8>, Erro
 /// ec_point_formats (uncompressed only), extended_master_secret and an empty
 /// renegotiation_info: what a TLS 1.2-capable ClientHello adds, and what our ServerHello
 /// answers with.
-pub(crate) fn extensions_12(w: &mut Writer, ecdhe: bool) {
+pub(crate) fn extensions_12(w: &mut Writer, ecdhe: bool, ems: bool) {
     if ecdhe {
         w.extension(ext12::EC_POINT_FORMATS, |w| {
             w.vec8(|w| {
@@ -110,7 +110,9 @@ pub(crate) fn extensions_12(w: &mut Writer, ecdhe: bool) {
             });
         });
     }
-    w.extension(ext12::EXTENDED_MASTER_SECRET, |_| {});
+    if ems {
+        w.extension(ext12::EXTENDED_MASTER_SECRET, |_| {});
+    }
     w.extension(ext12::RENEGOTIATION_INFO, |w| {
         // renegotiated_connection<0..255>, empty on an initial handshake (RFC 5746 §3.4).
         w.vec8(|_| {});
@@ -262,6 +264,8 @@ pub(crate) struct ServerHelloParams12<'a> {
     pub(crate) random: &'a [u8; 32],
     pub(crate) cipher_suite: u16,
     pub(crate) ecdhe: bool,
+    /// Answer extended_master_secret (only to a client that sent it, RFC 7627 §5.2).
+    pub(crate) ems: bool,
     pub(crate) alpn: Option<&'a [u8]>,
 }
 
@@ -275,7 +279,7 @@ pub(crate) fn encode_server_hello(p: &ServerHelloParams12<'_>) -> Result<Vec<u8>
         w.vec8(|_| {});
         w.u16(p.cipher_suite).u8(0);
         w.vec16(|w| {
-            extensions_12(w, p.ecdhe);
+            extensions_12(w, p.ecdhe, p.ems);
             if let Some(proto) = p.alpn {
                 w.extension(ext::ALPN, |w| {
                     w.vec16(|w| {
@@ -419,7 +423,7 @@ mod tests {
     #[test]
     fn hello_extensions_are_checked() {
         let mut w = Writer::new();
-        extensions_12(&mut w, true);
+        extensions_12(&mut w, true, true);
         let block = w.finish().unwrap();
         let e = HelloExtensions12::decode(&block).unwrap();
         assert!(e.extended_master_secret && e.allows_uncompressed());
