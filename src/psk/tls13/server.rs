@@ -17,7 +17,7 @@
 //! decode it again), and each client list is walked once, each entry looked up among our few
 //! configured suites, groups or ALPN names or in a 2^16-bit set — no pairwise scans.
 //!
-//! Keys can come from a synchronous [`PskResolver`](super::PskResolver) in the config, or —
+//! Keys can come from a synchronous [`PskResolver`](crate::psk::PskResolver) in the config, or —
 //! for keys that need I/O — the connection can pause after the ClientHello
 //! ([`PskServerConnection::new_deferred`]) until the application supplies the key.
 
@@ -27,18 +27,18 @@ use std::sync::Arc;
 use rustls::{AlertDescription, Tls13CipherSuite};
 use subtle::ConstantTimeEq;
 
-use super::codec::{self, hs, illegal, unexpected};
-use super::config::{ExternalPsk, PskHash, PskServerConfig};
-use super::conn::{
+use crate::error::{Error, PskRejection};
+use crate::psk::codec::{self, hs, illegal, unexpected};
+use crate::psk::config::{ExternalPsk, PskHash, PskServerConfig};
+use crate::psk::conn::{
     ConnectionCommon, Handshake, IoState, KeyExchangeMode, Side, EARLY_DATA_SKIP_LIMIT,
 };
-use super::importer::{import_with_identity, Interpretation, TargetKdf};
-use super::key_schedule::{EarlySecret, Suite, TrafficSecret, Transcript};
-use super::tls12::{self, server::Server12};
-use crate::error::{Error, PskRejection};
+use crate::psk::importer::{import_with_identity, Interpretation, TargetKdf};
+use crate::psk::key_schedule::{EarlySecret, Suite, TrafficSecret, Transcript};
+use crate::psk::tls12::{self, server::Server12};
 
 /// A server-side TLS 1.3 external-PSK connection (sans-IO). See
-/// [`PskClientConnection`](super::PskClientConnection) for how to drive it.
+/// [`PskClientConnection`](crate::psk::PskClientConnection) for how to drive it.
 pub struct PskServerConnection {
     core: ConnectionCommon,
     state: ServerHandshake,
@@ -102,7 +102,7 @@ impl PskServerConnection {
     }
 
     /// The identities the client offered, while a deferred connection waits for a key. With
-    /// an importer ([`PskServerConfig::with_psk_importer`](super::PskServerConfig::with_psk_importer)),
+    /// an importer ([`PskServerConfig::with_psk_importer`](crate::psk::PskServerConfig::with_psk_importer)),
     /// the external identities of the acceptable imported identities (and the plain ones if
     /// accepted): the identities to look a key up for. (TLS 1.2: the identity of the
     /// ClientKeyExchange, where a TLS 1.2 connection waits.)
