@@ -1302,7 +1302,9 @@ mod tests {
         let old_len = u16::from_be_bytes([body[ext_block_at], body[ext_block_at + 1]]);
         b.extend_from_slice(&(old_len + 4).to_be_bytes());
         b.extend_from_slice(&body[ext_block_at + 2..]);
-        b.extend_from_slice(&[0xff, 0x01, 0, 0]);
+        // (An unknown type: renegotiation_info, 0xff01, is decoded since both versions share
+        // this decoder, and an empty body is not a valid one — see below.)
+        b.extend_from_slice(&[0xfe, 0x01, 0, 0]);
         let err = ClientHello::decode(&b).unwrap_err();
         assert_eq!(
             err.alert(),
@@ -1313,7 +1315,7 @@ mod tests {
         // Two identical extensions ahead of the original ones (pre_shared_key still last).
         let mut dup = body[..ext_block_at].to_vec();
         dup.extend_from_slice(&(old_len + 8).to_be_bytes());
-        dup.extend_from_slice(&[0xff, 0x01, 0, 0, 0xff, 0x01, 0, 0]);
+        dup.extend_from_slice(&[0xfe, 0x01, 0, 0, 0xfe, 0x01, 0, 0]);
         dup.extend_from_slice(&body[ext_block_at + 2..]);
         match ClientHello::decode(&dup) {
             Err(Error::PeerMisbehaved {
@@ -1322,6 +1324,16 @@ mod tests {
             }) => assert!(what.contains("duplicate"), "{what}"),
             other => panic!("{other:?}"),
         }
+
+        // The TLS 1.2 extensions are decoded in the same pass, for either version: a
+        // malformed one (renegotiation_info without its length octet) is a decode_error, as
+        // in rustls.
+        let mut bad = body[..ext_block_at].to_vec();
+        bad.extend_from_slice(&(old_len + 4).to_be_bytes());
+        bad.extend_from_slice(&[0xff, 0x01, 0, 0]);
+        bad.extend_from_slice(&body[ext_block_at + 2..]);
+        let err = ClientHello::decode(&bad).unwrap_err();
+        assert_eq!(err.alert(), Some(AlertDescription::DecodeError), "{err}");
     }
 
     #[test]
