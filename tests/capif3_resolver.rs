@@ -478,3 +478,119 @@ async fn a_full_fetch_queue_sheds_its_oldest_waiter() {
     assert_eq!(newest.await.unwrap().unwrap(), None);
     assert_eq!(*s.ccf.asked.lock().unwrap(), ["a", "c"]);
 }
+
+/// A TLS 1.2 handshake `(client, server)` of `identity` with `key` against `acceptor`.
+async fn tls12_handshake(
+    acceptor: PskAcceptor,
+    identity: &'static str,
+    key: AefPsk,
+) -> (Result<(), Error>, Result<(), Error>) {
+    let client = PskClientConfig::for_aef(identity, &key)
+        .unwrap()
+        .with_tls12(true)
+        .with_tls13(false);
+    let connector = PskConnector::new(Arc::new(client));
+    let (a, b) = tokio::io::duplex(16 * 1024);
+    let server = tokio::spawn(async move { acceptor.accept(a).await.map(|_| ()) });
+    let client = connector.connect(b).await.map(|_| ());
+    (client, server.await.unwrap())
+}
+
+fn tls12_acceptor(resolver: Arc<CcfKeyResolver>) -> PskAcceptor {
+    let config = PskServerConfig::new(Arc::new(NoPskResolver)).with_tls12(true);
+    PskAcceptor::new(Arc::new(config)).with_async_resolver(resolver)
+}
+
+/// TLS 1.2 has no binder, so a stale cached key shows only at the client's Finished: that
+/// failed handshake makes the acceptor refresh the identity, and the invoker's next TLS 1.2
+/// handshake succeeds (instead of failing until the TTL runs out).
+#[tokio::test]
+async fn tls12_wrong_key_refreshes_a_stale_cached_key() {
+    let pki = TestPki::new();
+    let s = setup(&pki, |c| c.min_refresh_interval = Duration::ZERO).await;
+    let acceptor = tls12_acceptor(s.resolver.clone());
+    let k1 = AefPsk::from_bytes([1; 32]);
+    s.ccf
+        .store
+        .register_session("inv-1", Arc::new(Fixed(k1.clone())))
+        .await
+        .unwrap();
+    let (c, srv) = tls12_handshake(acceptor.clone(), "inv-1", k1.clone()).await;
+    c.unwrap();
+    srv.unwrap();
+    assert_eq!(s.ccf.requests(), 1);
+
+    // A newer CAPIF-1e session: the AEF still has k1 cached.
+    let k2 = AefPsk::from_bytes([2; 32]);
+    s.ccf
+        .store
+        .register_session("inv-1", Arc::new(Fixed(k2.clone())))
+        .await
+        .unwrap();
+    let (c, srv) = tls12_handshake(acceptor.clone(), "inv-1", k2.clone()).await;
+    assert!(
+        matches!(
+            c.unwrap_err(),
+            Error::AlertReceived(AlertDescription::DecryptError)
+        ),
+        "the stale key fails this handshake"
+    );
+    assert!(matches!(
+        srv.unwrap_err(),
+        Error::PskRejected(rustls_capif::error::PskRejection::WrongKey)
+    ));
+    assert_eq!(s.ccf.requests(), 2, "one refresh after the failure");
+    let (c, srv) = tls12_handshake(acceptor.clone(), "inv-1", k2.clone()).await;
+    c.expect("the next TLS 1.2 handshake finds the fresh key");
+    srv.unwrap();
+    assert_eq!(s.ccf.requests(), 2, "served from the refreshed cache");
+}
+
+/// A flood of wrong-key TLS 1.2 handshakes costs the CCF no more than the TLS 1.3 refresh
+/// does: at most one refetch per identity per `min_refresh_interval`, a registered invoker
+/// and a decoy alike, and nothing for an identity that is not an invoker ID.
+#[tokio::test]
+async fn tls12_wrong_key_floods_refresh_within_the_rate_limit() {
+    const INTERVAL: Duration = Duration::from_millis(200);
+    let pki = TestPki::new();
+    let s = setup(&pki, |c| c.min_refresh_interval = INTERVAL).await;
+    let acceptor = tls12_acceptor(s.resolver.clone());
+    s.ccf
+        .store
+        .register_session("inv-1", Arc::new(Fixed(AefPsk::from_bytes([1; 32]))))
+        .await
+        .unwrap();
+    let wrong = AefPsk::from_bytes([9; 32]);
+    for identity in ["inv-1", "nobody", "../admin"] {
+        let before = s.ccf.requests();
+        let start = std::time::Instant::now();
+        let mut handshakes = 0;
+        while start.elapsed() < Duration::from_millis(900) {
+            let round: Vec<_> = (0..8)
+                .map(|_| tokio::spawn(tls12_handshake(acceptor.clone(), identity, wrong.clone())))
+                .collect();
+            for (c, srv) in futures_join(round.into_iter()).await {
+                assert!(c.is_err() && srv.is_err(), "{identity}: wrong key accepted");
+                handshakes += 1;
+            }
+        }
+        let elapsed = start.elapsed();
+        let fetched = s.ccf.requests() - before;
+        // The first lookup, then one refetch per started interval.
+        let bound = if identity == "../admin" {
+            0
+        } else {
+            1 + (elapsed.as_millis() / INTERVAL.as_millis()) as usize + 1
+        };
+        assert!(
+            fetched <= bound,
+            "{identity}: {fetched} CCF requests for {handshakes} handshakes in {elapsed:?}"
+        );
+        assert!(handshakes >= 16, "{identity}: only {handshakes} handshakes");
+        if identity != "../admin" {
+            // And the refresh does happen, for both: a registered invoker's is what heals a
+            // stale key, and a decoy must cost the same.
+            assert!(fetched >= 2, "{identity}: never refreshed ({fetched})");
+        }
+    }
+}

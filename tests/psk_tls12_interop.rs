@@ -30,7 +30,8 @@ use common::peer::{
 use rustls::{AlertDescription, CipherSuite, NamedGroup};
 use rustls_capif::error::PskRejection;
 use rustls_capif::psk::{
-    ExternalPsk, KeyExchangeMode, PskClientConfig, PskHash, PskServerConfig, StaticPskResolver,
+    ExtendedMasterSecret, ExternalPsk, KeyExchangeMode, PskClientConfig, PskHash, PskServerConfig,
+    StaticPskResolver,
 };
 use rustls_capif::Error;
 
@@ -89,11 +90,35 @@ fn server_both(plain: bool) -> PskServerConfig {
 }
 
 fn s_server(cipher: &str) -> (Peer, u16) {
+    s_server_with(cipher, None)
+}
+
+/// An OpenSSL config file whose `system_default` section turns the extended master secret
+/// off (`Options = -ExtendedMasterSecret`, i.e. `SSL_OP_NO_EXTENDED_MASTER_SECRET`): OpenSSL
+/// 3.0's s_client and s_server have no command-line flag for it. Given as `OPENSSL_CONF`.
+fn no_ems_conf() -> (TempDir, std::path::PathBuf) {
+    let dir = TempDir::new("openssl-no-ems");
+    let path = dir.write(
+        "openssl.cnf",
+        b"openssl_conf = default_conf\n\
+          [default_conf]\nssl_conf = ssl_sect\n\
+          [ssl_sect]\nsystem_default = system_default_sect\n\
+          [system_default_sect]\nOptions = -ExtendedMasterSecret\n",
+    );
+    (dir, path)
+}
+
+/// [`s_server`], with `OPENSSL_CONF` set to `conf` if given.
+fn s_server_with(cipher: &str, conf: Option<&std::path::Path>) -> (Peer, u16) {
     let tool = openssl();
     let cipher = cipher.to_string();
+    let conf = conf.map(std::path::Path::to_path_buf);
     spawn_server(
         move |port| {
             let mut cmd = Command::new(&tool);
+            if let Some(conf) = &conf {
+                cmd.env("OPENSSL_CONF", conf);
+            }
             cmd.args(["s_server", "-accept", &format!("127.0.0.1:{port}")])
                 .args(["-nocert", "-tls1_2", "-www", "-naccept", "1"])
                 .args(["-psk", &hex(&KEY), "-psk_identity", IDENTITY])
@@ -107,7 +132,21 @@ fn s_server(cipher: &str) -> (Peer, u16) {
 /// `openssl s_client -tls1_2` (or without `-tls1_2` if `cipher` is `None`: TLS 1.3 and 1.2
 /// offered) → 127.0.0.1:port, printing 32 octets of RFC 5705 keying material.
 fn s_client(port: u16, identity: &str, key: &[u8], cipher: Option<&str>) -> Peer {
+    s_client_with(port, identity, key, cipher, None)
+}
+
+/// [`s_client`], with `OPENSSL_CONF` set to `conf` if given.
+fn s_client_with(
+    port: u16,
+    identity: &str,
+    key: &[u8],
+    cipher: Option<&str>,
+    conf: Option<&std::path::Path>,
+) -> Peer {
     let mut cmd = Command::new(openssl());
+    if let Some(conf) = conf {
+        cmd.env("OPENSSL_CONF", conf);
+    }
     cmd.args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
         .args(["-psk", &hex(key), "-psk_identity", identity])
         .args([
@@ -266,6 +305,91 @@ fn s_client_to_ours_every_suite_with_the_same_exporter() {
             upper(&n.tls_exporter),
             "{name}: RFC 5705 exporter differs:\n{log}"
         );
+    }
+}
+
+/// An s_client without the extended master secret (RFC 7627): refused by default with
+/// `handshake_failure`; with `ExtendedMasterSecret::Preferred` accepted, on the RFC 5246
+/// master secret — the RFC 5705 exporter equal to OpenSSL's proves we derived the same one.
+#[test]
+fn s_client_without_ems_is_refused_by_default_and_admitted_when_preferred() {
+    let (_dir, conf) = no_ems_conf();
+    let chacha = "ECDHE-PSK-CHACHA20-POLY1305";
+
+    let server = OneShotServer::start(server_both(false));
+    let client = s_client_with(server.port, IDENTITY, &KEY, Some(chacha), Some(&conf));
+    let ours = server.outcome();
+    let (_, log) = client.finish(STEP_TIMEOUT);
+    assert!(
+        matches!(
+            &ours.error,
+            Some(Error::PeerIncompatible { alert: AlertDescription::HandshakeFailure, what })
+                if what.contains("extended master secret")
+        ),
+        "{:?}\ns_client:\n{log}",
+        ours.error
+    );
+    assert_output_contains(&log, "alert handshake failure");
+
+    for (suite, name, _, plain) in SUITES {
+        let config =
+            server_both(plain).with_extended_master_secret(ExtendedMasterSecret::Preferred);
+        let server = OneShotServer::start(config);
+        let client = s_client_with(server.port, IDENTITY, &KEY, Some(name), Some(&conf));
+        let ours = server.outcome();
+        let (_, log) = client.finish(STEP_TIMEOUT);
+        assert!(ours.error.is_none(), "{name}: {:?}\n{log}", ours.error);
+        assert_output_contains(&log, &format!("New, TLSv1.2, Cipher is {name}"));
+        assert_output_contains(&log, "Extended master secret: no");
+        assert_eq!(ours.negotiated.suite, Some(suite));
+        assert_eq!(
+            logged_hex(&log, "Keying material: "),
+            upper(&ours.negotiated.tls_exporter),
+            "{name}: RFC 5705 exporter differs (legacy master secret):\n{log}"
+        );
+    }
+
+    // A Preferred server still uses the extended master secret with a client that has it.
+    let config = server_both(false).with_extended_master_secret(ExtendedMasterSecret::Preferred);
+    let server = OneShotServer::start(config);
+    let client = s_client(server.port, IDENTITY, &KEY, Some(chacha));
+    let ours = server.outcome();
+    let (_, log) = client.finish(STEP_TIMEOUT);
+    assert!(ours.error.is_none(), "{:?}\n{log}", ours.error);
+    assert_output_contains(&log, "Extended master secret: yes");
+}
+
+/// Our client against an s_server without the extended master secret: refused by default,
+/// served with `ExtendedMasterSecret::Preferred`.
+#[test]
+fn ours_to_s_server_without_ems_is_refused_by_default_and_served_when_preferred() {
+    let (_dir, conf) = no_ems_conf();
+    let chacha = "ECDHE-PSK-CHACHA20-POLY1305";
+    let (server, port) = s_server_with(chacha, Some(&conf));
+    let out = run_client(client12(&KEY, CHACHA, false), port, GET, ReadUntil::Close);
+    let (_, log) = server.finish(STEP_TIMEOUT);
+    assert!(
+        matches!(
+            &out.error,
+            Some(Error::PeerIncompatible { alert: AlertDescription::HandshakeFailure, what })
+                if what.contains("extended master secret")
+        ),
+        "{:?}\ns_server:\n{log}",
+        out.error
+    );
+    assert!(out.response.is_empty());
+
+    for (suite, name, _, plain) in SUITES {
+        let (server, port) = s_server_with(name, Some(&conf));
+        let config = client12(&KEY, suite, plain)
+            .with_extended_master_secret(ExtendedMasterSecret::Preferred);
+        let out = run_client(config, port, GET, ReadUntil::Close);
+        let (_, log) = server.finish(STEP_TIMEOUT);
+        assert!(out.error.is_none(), "{name}: {:?}\n{log}", out.error);
+        let page = String::from_utf8_lossy(&out.response);
+        assert_output_contains(&page, &format!("New, TLSv1.2, Cipher is {name}"));
+        assert_output_contains(&page, "Extended master secret: no");
+        assert_eq!(out.negotiated.suite, Some(suite));
     }
 }
 

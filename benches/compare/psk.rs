@@ -10,9 +10,15 @@
 //!     an ECDSA P-256 CA (rcgen), the client verifying the chain: what security method 2 costs;
 //!   * `openssl_psk_dhe_ke` — OpenSSL 3's external-PSK handshake (the `openssl` crate, PSK
 //!     callbacks, no server certificate, no tickets, session cache off), in-memory streams.
+//!   * `tls12_ecdhe_psk`, `rustls_tls12_ecdsa_p256`, `openssl_tls12_ecdhe_psk` — the same three
+//!     on TLS 1.2: our `TLS_ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256` (RFC 7905) handshake with
+//!     the extended master secret, rustls's `TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256`
+//!     with the same chain, and OpenSSL's `ECDHE-PSK-CHACHA20-POLY1305` (PSK callbacks, EMS on
+//!     as OpenSSL defaults), all over X25519.
 //! * `bulk_aes128gcm/*`, `bulk_chacha20poly1305/*` — one 16 KiB application-data record on an
 //!   established connection: written and sealed by the client, read, opened and read out by
-//!   the server; ours vs rustls.
+//!   the server; ours vs rustls. `bulk_tls12_chacha20poly1305/*`: the same on the TLS 1.2
+//!   connections above, ours vs rustls vs OpenSSL.
 //! * After the criterion groups (only under `cargo bench`), an interleaved run of the same
 //!   cases — round-robin with a rotating order, so load drifting on a shared machine hits every
 //!   case alike — printing medians and the ratios the targets are stated in, then the heap
@@ -123,7 +129,7 @@ const IDENTITY: &[u8] = b"invoker-bench";
 const KEY: [u8; 32] = [0x42; 32];
 const RECORD: usize = 16 * 1024;
 
-/// The default provider restricted to one TLS 1.3 suite and X25519.
+/// The default provider restricted to one suite and X25519.
 fn provider(suite: CipherSuite) -> Arc<CryptoProvider> {
     let mut p = (*rustls_capif::default_provider()).clone();
     p.cipher_suites.retain(|s| s.suite() == suite);
@@ -151,13 +157,41 @@ fn psk_configs(suite: CipherSuite, modes: PskKeyExchangeModes) -> Psk {
     }
 }
 
+/// Our TLS 1.2 ECDHE_PSK configs: TLS 1.3 off on the client, TLS 1.2 on at the server, the
+/// provider narrowed to the TLS 1.2 suite whose AEAD and PRF back
+/// TLS_ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256, and X25519.
+fn psk12_configs() -> Psk {
+    let p = provider(CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256);
+    let psk = ExternalPsk::new(IDENTITY.to_vec(), &KEY, PskHash::Sha256).unwrap();
+    let keys: StaticPskResolver = [psk.clone()].into_iter().collect();
+    Psk {
+        client: Arc::new(
+            PskClientConfig::with_provider(psk, p.clone())
+                .with_tls12(true)
+                .with_tls13(false),
+        ),
+        server: Arc::new(PskServerConfig::with_provider(Arc::new(keys), p).with_tls12(true)),
+    }
+}
+
+/// TLS_ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256 (RFC 7905).
+const ECDHE_PSK_CHACHA20: CipherSuite = CipherSuite::TLS_ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256;
+
 struct Certs {
     client: Arc<ClientConfig>,
     server: Arc<ServerConfig>,
 }
 
-/// rustls with an ECDSA P-256 chain (CA → leaf), no resumption, no tickets.
+/// rustls with an ECDSA P-256 chain (CA → leaf), no resumption, no tickets, TLS 1.3.
 fn rustls_configs(suite: CipherSuite) -> Certs {
+    rustls_configs_for(suite, &rustls::version::TLS13)
+}
+
+/// [`rustls_configs`] for one protocol version (`suite` must be of that version).
+fn rustls_configs_for(
+    suite: CipherSuite,
+    version: &'static rustls::SupportedProtocolVersion,
+) -> Certs {
     let ca_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -171,13 +205,13 @@ fn rustls_configs(suite: CipherSuite) -> Certs {
     roots.add(ca.der().clone()).unwrap();
     let p = provider(suite);
     let mut client = ClientConfig::builder_with_provider(p.clone())
-        .with_protocol_versions(&[&rustls::version::TLS13])
+        .with_protocol_versions(&[version])
         .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
     client.resumption = Resumption::disabled();
     let mut server = ServerConfig::builder_with_provider(p)
-        .with_protocol_versions(&[&rustls::version::TLS13])
+        .with_protocol_versions(&[version])
         .unwrap()
         .with_no_client_auth()
         .with_single_cert(
@@ -198,14 +232,24 @@ static OPENSSL_PSK_FOUND: AtomicUsize = AtomicUsize::new(0);
 /// OpenSSL client and server contexts for an external PSK: TLS 1.3 only, one suite, X25519,
 /// no certificate, no tickets, no session cache.
 fn openssl_contexts() -> (SslContext, SslContext) {
-    fn common(b: &mut SslContextBuilder) {
-        b.set_min_proto_version(Some(SslVersion::TLS1_3)).unwrap();
-        b.set_max_proto_version(Some(SslVersion::TLS1_3)).unwrap();
-        b.set_ciphersuites("TLS_AES_128_GCM_SHA256").unwrap();
+    openssl_contexts_for(SslVersion::TLS1_3)
+}
+
+/// [`openssl_contexts`] for TLS 1.3 (TLS_AES_128_GCM_SHA256) or TLS 1.2
+/// (ECDHE-PSK-CHACHA20-POLY1305).
+fn openssl_contexts_for(version: SslVersion) -> (SslContext, SslContext) {
+    let common = |b: &mut SslContextBuilder| {
+        b.set_min_proto_version(Some(version)).unwrap();
+        b.set_max_proto_version(Some(version)).unwrap();
+        if version == SslVersion::TLS1_3 {
+            b.set_ciphersuites("TLS_AES_128_GCM_SHA256").unwrap();
+        } else {
+            b.set_cipher_list("ECDHE-PSK-CHACHA20-POLY1305").unwrap();
+        }
         b.set_groups_list("X25519").unwrap();
         b.set_session_cache_mode(SslSessionCacheMode::OFF);
         b.set_options(SslOptions::NO_TICKET);
-    }
+    };
     let mut c = SslContextBuilder::new(SslMethod::tls_client()).unwrap();
     common(&mut c);
     c.set_psk_client_callback(|_ssl, _hint, identity, key| {
@@ -430,6 +474,57 @@ fn assert_handshakes(f: &Fixtures) {
     }
     assert!(server.ssl().peer_certificate().is_none());
     assert!(client.ssl().peer_certificate().is_none());
+
+    // TLS 1.2.
+    let (client, server) = psk_handshake(&f.psk12);
+    for conn in [&*client, &*server] {
+        assert!(!conn.is_handshaking());
+        assert_eq!(
+            conn.protocol_version(),
+            Some(rustls::ProtocolVersion::TLSv1_2)
+        );
+        assert_eq!(conn.negotiated_cipher_suite(), Some(ECDHE_PSK_CHACHA20));
+        assert_eq!(
+            conn.negotiated_key_exchange_group(),
+            Some(NamedGroup::X25519)
+        );
+    }
+    assert_eq!(server.psk_identity(), Some(IDENTITY));
+
+    let (client, server) = rustls_handshake(&f.certs12);
+    for (suite, kx, version) in [
+        (
+            client.negotiated_cipher_suite(),
+            client.negotiated_key_exchange_group(),
+            client.protocol_version(),
+        ),
+        (
+            server.negotiated_cipher_suite(),
+            server.negotiated_key_exchange_group(),
+            server.protocol_version(),
+        ),
+    ] {
+        assert_eq!(
+            suite.map(|s| s.suite()),
+            Some(CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256)
+        );
+        assert_eq!(kx.map(|g| g.name()), Some(NamedGroup::X25519));
+        assert_eq!(version, Some(rustls::ProtocolVersion::TLSv1_2));
+    }
+    assert!(!client.is_handshaking() && !server.is_handshaking());
+    assert_eq!(client.peer_certificates().map(|c| c.len()), Some(1));
+
+    let found = OPENSSL_PSK_FOUND.load(Relaxed);
+    let (client, server) = openssl_handshake(&f.openssl12);
+    assert_eq!(OPENSSL_PSK_FOUND.load(Relaxed), found + 1, "PSK not used");
+    for ssl in [client.ssl(), server.ssl()] {
+        assert_eq!(ssl.version_str(), "TLSv1.2");
+        assert_eq!(
+            ssl.current_cipher().map(|c| c.standard_name()),
+            Some(Some("TLS_ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256"))
+        );
+        assert!(ssl.peer_certificate().is_none());
+    }
 }
 
 // ----- the cases --------------------------------------------------------------------------------
@@ -439,6 +534,9 @@ struct Fixtures {
     psk_ke: Psk,
     certs: Certs,
     openssl: (SslContext, SslContext),
+    psk12: Psk,
+    certs12: Certs,
+    openssl12: (SslContext, SslContext),
 }
 
 impl Fixtures {
@@ -449,6 +547,12 @@ impl Fixtures {
             psk_ke: psk_configs(aes, PskKeyExchangeModes::PskOnly),
             certs: rustls_configs(aes),
             openssl: openssl_contexts(),
+            psk12: psk12_configs(),
+            certs12: rustls_configs_for(
+                CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+                &rustls::version::TLS12,
+            ),
+            openssl12: openssl_contexts_for(SslVersion::TLS1_2),
         }
     }
 }
@@ -459,10 +563,21 @@ enum Hs {
     PskKe,
     RustlsEcdsa,
     OpensslPsk,
+    Tls12Psk,
+    Tls12RustlsEcdsa,
+    Tls12OpensslPsk,
 }
 
 impl Hs {
-    const ALL: [Hs; 4] = [Hs::PskDheKe, Hs::PskKe, Hs::RustlsEcdsa, Hs::OpensslPsk];
+    const ALL: [Hs; 7] = [
+        Hs::PskDheKe,
+        Hs::PskKe,
+        Hs::RustlsEcdsa,
+        Hs::OpensslPsk,
+        Hs::Tls12Psk,
+        Hs::Tls12RustlsEcdsa,
+        Hs::Tls12OpensslPsk,
+    ];
 
     fn name(self) -> &'static str {
         match self {
@@ -470,6 +585,9 @@ impl Hs {
             Hs::PskKe => "psk_ke",
             Hs::RustlsEcdsa => "rustls_ecdsa_p256",
             Hs::OpensslPsk => "openssl_psk_dhe_ke",
+            Hs::Tls12Psk => "tls12_ecdhe_psk",
+            Hs::Tls12RustlsEcdsa => "rustls_tls12_ecdsa_p256",
+            Hs::Tls12OpensslPsk => "openssl_tls12_ecdhe_psk",
         }
     }
 
@@ -479,6 +597,17 @@ impl Hs {
             Hs::PskKe => drop(black_box(psk_handshake(&f.psk_ke))),
             Hs::RustlsEcdsa => drop(black_box(rustls_handshake(&f.certs))),
             Hs::OpensslPsk => drop(black_box(openssl_handshake(&f.openssl))),
+            Hs::Tls12Psk => drop(black_box(psk_handshake(&f.psk12))),
+            Hs::Tls12RustlsEcdsa => drop(black_box(rustls_handshake(&f.certs12))),
+            Hs::Tls12OpensslPsk => drop(black_box(openssl_handshake(&f.openssl12))),
+        }
+    }
+
+    /// The rustls and OpenSSL cases of the same protocol version (the ratio columns).
+    fn baselines(self) -> (usize, usize) {
+        match self {
+            Hs::Tls12Psk | Hs::Tls12RustlsEcdsa | Hs::Tls12OpensslPsk => (5, 6),
+            _ => (2, 3),
         }
     }
 }
@@ -487,6 +616,7 @@ impl Hs {
 enum Bulk {
     Ours(Box<(PskClientConnection, PskServerConnection)>),
     Rustls(Box<(ClientConnection, ServerConnection)>),
+    Openssl(Box<(SslStream<Pipe>, SslStream<Pipe>)>),
 }
 
 struct BulkBuffers {
@@ -521,7 +651,46 @@ fn one_record<C: Endpoint, S: Endpoint>(client: &mut C, server: &mut S, b: &mut 
     assert_eq!(got, RECORD);
 }
 
+/// [`one_record`] for OpenSSL streams.
+fn one_openssl_record(
+    client: &mut SslStream<Pipe>,
+    server: &mut SslStream<Pipe>,
+    b: &mut BulkBuffers,
+) {
+    client.write_all(&b.data).unwrap();
+    let mut got = 0;
+    while got < RECORD {
+        match server.ssl_read(&mut b.sink) {
+            Ok(n) => got += n,
+            Err(e) => panic!("OpenSSL read: {e}"),
+        }
+    }
+    assert_eq!(got, RECORD);
+}
+
+/// Which TLS 1.2 implementation a bulk case runs.
+#[derive(Clone, Copy)]
+enum Impl12 {
+    Ours,
+    Rustls,
+    Openssl,
+}
+
 impl Bulk {
+    /// An established TLS 1.2 ChaCha20-Poly1305 pair of `which`.
+    fn new12(which: Impl12) -> Self {
+        match which {
+            Impl12::Ours => Bulk::Ours(Box::new(psk_handshake(&psk12_configs()))),
+            Impl12::Rustls => Bulk::Rustls(Box::new(rustls_handshake(&rustls_configs_for(
+                CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+                &rustls::version::TLS12,
+            )))),
+            Impl12::Openssl => Bulk::Openssl(Box::new(openssl_handshake(&openssl_contexts_for(
+                SslVersion::TLS1_2,
+            )))),
+        }
+    }
+
     fn new(ours: bool, suite: CipherSuite) -> Self {
         if ours {
             let pair = psk_handshake(&psk_configs(suite, PskKeyExchangeModes::DheOnly));
@@ -541,6 +710,7 @@ impl Bulk {
         match self {
             Bulk::Ours(p) => one_record(&mut p.0, &mut p.1, b),
             Bulk::Rustls(p) => one_record(&mut p.0, &mut p.1, b),
+            Bulk::Openssl(p) => one_openssl_record(&mut p.0, &mut p.1, b),
         }
     }
 }
@@ -576,7 +746,21 @@ fn bench_bulk(cr: &mut Criterion) {
         }
         g.finish();
     }
+    let mut g = cr.benchmark_group("bulk_tls12_chacha20poly1305");
+    g.throughput(Throughput::Bytes(RECORD as u64));
+    for (label, which) in BULK12 {
+        let mut conn = Bulk::new12(which);
+        let mut bufs = BulkBuffers::new();
+        g.bench_function(label, |b| b.iter(|| conn.record(&mut bufs)));
+    }
+    g.finish();
 }
+
+const BULK12: [(&str, Impl12); 3] = [
+    ("ours", Impl12::Ours),
+    ("rustls", Impl12::Rustls),
+    ("openssl", Impl12::Openssl),
+];
 
 // ----- the interleaved run ----------------------------------------------------------------------
 
@@ -678,15 +862,16 @@ fn interleaved_report() {
     let mut refs: Vec<&mut dyn FnMut()> = cases.iter_mut().map(|c| &mut **c as _).collect();
     let m = interleave(&mut refs, 30, ROUNDS);
     println!("\ninterleaved run, {ROUNDS} rounds, medians:");
-    println!("  handshakes (client + server, one thread):");
+    println!("  handshakes (client + server, one thread; ratios against the same version):");
     for (hs, t) in Hs::ALL.iter().zip(&m) {
+        let (rustls, openssl) = hs.baselines();
         println!(
-            "    {:<20} {:8.1} µs {:8.0} /s   vs rustls_ecdsa {:5.2}x   vs openssl_psk {:5.2}x",
+            "    {:<24} {:8.1} µs {:8.0} /s   vs rustls_ecdsa {:5.2}x   vs openssl_psk {:5.2}x",
             hs.name(),
             t * 1e6,
             1.0 / t,
-            m[2] / t,
-            m[3] / t
+            m[rustls] / t,
+            m[openssl] / t
         );
     }
 
@@ -713,6 +898,25 @@ fn bulk_report() {
             m[1] / m[0]
         );
     }
+    let mut conns = BULK12.map(|(_, which)| (Bulk::new12(which), BulkBuffers::new()));
+    let [(c0, b0), (c1, b1), (c2, b2)] = &mut conns;
+    let m = interleave(
+        &mut [&mut || c0.record(b0), &mut || c1.record(b1), &mut || {
+            c2.record(b2)
+        }],
+        200,
+        BULK_ROUNDS,
+    );
+    let mbps = |t: f64| RECORD as f64 / t / 1e6;
+    println!(
+        "    {:<17} ours {:7.0} MB/s   rustls {:7.0} MB/s   openssl {:7.0} MB/s   ours/rustls {:5.3}   ours/openssl {:5.3}",
+        "tls12_chacha20",
+        mbps(m[0]),
+        mbps(m[1]),
+        mbps(m[2]),
+        m[1] / m[0],
+        m[2] / m[0]
+    );
     if std::env::var("PSK_BULK_ONLY").is_err() {
         heap_report();
     }
@@ -740,9 +944,21 @@ fn single_case(name: &str, iters: usize) {
                 "bulk_aes128gcm_rustls" => (BULK_SUITES[0].1, false),
                 "bulk_chacha20poly1305_ours" => (BULK_SUITES[1].1, true),
                 "bulk_chacha20poly1305_rustls" => (BULK_SUITES[1].1, false),
-                _ => panic!("unknown PSK_BENCH_CASE {name:?}"),
+                _ => (CipherSuite::Unknown(0), false),
             };
-            let mut conn = Bulk::new(ours, suite);
+            let mut conn = match (name, u16::from(suite)) {
+                (_, 0) => {
+                    let which = BULK12
+                        .iter()
+                        .find(|(label, _)| {
+                            name.strip_prefix("bulk_tls12_chacha20poly1305_") == Some(*label)
+                        })
+                        .unwrap_or_else(|| panic!("unknown PSK_BENCH_CASE {name:?}"))
+                        .1;
+                    Bulk::new12(which)
+                }
+                _ => Bulk::new(ours, suite),
+            };
             let mut bufs = BulkBuffers::new();
             Box::new(move || conn.record(&mut bufs))
         };

@@ -21,6 +21,7 @@ use core::ops::Range;
 use rustls::AlertDescription;
 
 use crate::error::Error;
+use crate::psk::tls12::codec::{ext12, HelloExtensions12};
 
 /// Handshake message types (RFC 8446 §4).
 pub(crate) mod hs {
@@ -560,6 +561,9 @@ pub(crate) struct ClientHello<'a> {
     /// Octets of the encoded binders list (its 2-octet length included) at the end of the
     /// message: the truncated ClientHello is the message without them.
     pub(crate) binders_len: usize,
+    /// extended_master_secret, renegotiation_info and ec_point_formats, captured in the same
+    /// pass for a server that answers with TLS 1.2.
+    pub(crate) tls12: HelloExtensions12<'a>,
 }
 
 impl<'a> ClientHello<'a> {
@@ -601,6 +605,7 @@ impl<'a> ClientHello<'a> {
             early_data: false,
             psks: None,
             binders_len: 0,
+            tls12: HelloExtensions12::default(),
         };
         for_each_extension(block, |e, last| ch.extension(e, last))?;
         Ok(ch)
@@ -683,6 +688,9 @@ impl<'a> ClientHello<'a> {
                 self.binders_len = binders_at;
                 self.psks = Some(OfferedPsks::parse(ids, binders)?);
             }
+            ext12::EXTENDED_MASTER_SECRET | ext12::RENEGOTIATION_INFO | ext12::EC_POINT_FORMATS => {
+                self.tls12.extension(e.typ, e.body)?;
+            }
             _ => {}
         }
         Ok(())
@@ -710,6 +718,9 @@ pub(crate) struct ClientHelloSpans {
     early_data: bool,
     psks: Option<(Range<usize>, Range<usize>, usize)>,
     binders_len: usize,
+    extended_master_secret: bool,
+    renegotiation_info: Option<Range<usize>>,
+    ec_point_formats: Option<Range<usize>>,
 }
 
 /// Where `part` (a sub-slice of `whole`) lies in `whole`.
@@ -744,6 +755,9 @@ impl ClientHello<'_> {
                 .psks
                 .map(|p| (at(p.identities), at(p.binders), p.count)),
             binders_len: self.binders_len,
+            extended_master_secret: self.tls12.extended_master_secret,
+            renegotiation_info: self.tls12.renegotiation_info.map(at),
+            ec_point_formats: self.tls12.ec_point_formats.map(at),
         }
     }
 }
@@ -776,6 +790,11 @@ impl ClientHelloSpans {
                 count: *count,
             }),
             binders_len: self.binders_len,
+            tls12: HelloExtensions12 {
+                extended_master_secret: self.extended_master_secret,
+                renegotiation_info: self.renegotiation_info.as_ref().map(at),
+                ec_point_formats: self.ec_point_formats.as_ref().map(at),
+            },
         }
     }
 }
@@ -830,7 +849,7 @@ pub(crate) fn encode_client_hello(p: &ClientHelloParams<'_>) -> Result<(Vec<u8>,
                 });
             });
             if let Some(ecdhe) = p.tls12 {
-                super::tls12::codec::extensions_12(w, ecdhe);
+                super::tls12::codec::extensions_12(w, ecdhe, true);
             }
             if let Some(name) = p.server_name {
                 w.extension(ext::SERVER_NAME, |w| {
@@ -1283,7 +1302,9 @@ mod tests {
         let old_len = u16::from_be_bytes([body[ext_block_at], body[ext_block_at + 1]]);
         b.extend_from_slice(&(old_len + 4).to_be_bytes());
         b.extend_from_slice(&body[ext_block_at + 2..]);
-        b.extend_from_slice(&[0xff, 0x01, 0, 0]);
+        // (An unknown type: renegotiation_info, 0xff01, is decoded since both versions share
+        // this decoder, and an empty body is not a valid one — see below.)
+        b.extend_from_slice(&[0xfe, 0x01, 0, 0]);
         let err = ClientHello::decode(&b).unwrap_err();
         assert_eq!(
             err.alert(),
@@ -1294,7 +1315,7 @@ mod tests {
         // Two identical extensions ahead of the original ones (pre_shared_key still last).
         let mut dup = body[..ext_block_at].to_vec();
         dup.extend_from_slice(&(old_len + 8).to_be_bytes());
-        dup.extend_from_slice(&[0xff, 0x01, 0, 0, 0xff, 0x01, 0, 0]);
+        dup.extend_from_slice(&[0xfe, 0x01, 0, 0, 0xfe, 0x01, 0, 0]);
         dup.extend_from_slice(&body[ext_block_at + 2..]);
         match ClientHello::decode(&dup) {
             Err(Error::PeerMisbehaved {
@@ -1303,6 +1324,16 @@ mod tests {
             }) => assert!(what.contains("duplicate"), "{what}"),
             other => panic!("{other:?}"),
         }
+
+        // The TLS 1.2 extensions are decoded in the same pass, for either version: a
+        // malformed one (renegotiation_info without its length octet) is a decode_error, as
+        // in rustls.
+        let mut bad = body[..ext_block_at].to_vec();
+        bad.extend_from_slice(&(old_len + 4).to_be_bytes());
+        bad.extend_from_slice(&[0xff, 0x01, 0, 0]);
+        bad.extend_from_slice(&body[ext_block_at + 2..]);
+        let err = ClientHello::decode(&bad).unwrap_err();
+        assert_eq!(err.alert(), Some(AlertDescription::DecodeError), "{err}");
     }
 
     #[test]

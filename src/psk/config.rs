@@ -417,6 +417,28 @@ impl fmt::Debug for Common {
     }
 }
 
+/// Whether a TLS 1.2 peer must use the extended master secret (RFC 7627); see
+/// `with_extended_master_secret` on [`PskClientConfig`] and [`PskServerConfig`]. TLS 1.3
+/// binds its keys to the handshake always: this concerns TLS 1.2 only.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ExtendedMasterSecret {
+    /// A peer without it is refused with `handshake_failure` (RFC 7627 §5.2, §5.3). The
+    /// default.
+    #[default]
+    Required,
+    /// Used when the peer offers it; a peer without it gets the RFC 5246 master secret.
+    ///
+    /// **Risk.** The legacy master secret depends only on the premaster secret and the two
+    /// randoms, not on the handshake: an attacker who gets a victim to connect to it can
+    /// bring two connections to the same master secret and keys (the "triple handshake",
+    /// RFC 7627 §1), and channel bindings and RFC 5705 exporters of such a connection do
+    /// not identify it. With an external PSK only holders of the key can run that attack,
+    /// but a key shared by several parties (or leaked to one) suffices. Allow legacy peers
+    /// only for peers that cannot be upgraded, and do not rely on exporters with them.
+    Preferred,
+}
+
 macro_rules! common_setters {
     () => {
         /// Restricts and orders the key-exchange groups (default: every group of the provider
@@ -462,6 +484,14 @@ macro_rules! common_setters {
         /// not restrict the TLS 1.2 suites.
         pub fn with_tls12(mut self, on: bool) -> Self {
             self.common.versions.tls12 = on;
+            self
+        }
+
+        /// Whether a TLS 1.2 peer must use the extended master secret (RFC 7627): required
+        /// by default; [`ExtendedMasterSecret::Preferred`] also admits legacy peers, with the
+        /// RFC 5246 master secret and the risk described there. A client always offers it.
+        pub fn with_extended_master_secret(mut self, policy: ExtendedMasterSecret) -> Self {
+            self.common.versions.ems = policy;
             self
         }
 

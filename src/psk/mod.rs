@@ -10,13 +10,13 @@
 //! | file | owns |
 //! |---|---|
 //! | `config.rs` | [`ExternalPsk`], [`PskClientConfig`], [`PskServerConfig`], [`PskResolver`] |
-//! | `codec.rs` | handshake messages and extensions (RFC 8446 §4) |
+//! | `codec.rs` | handshake messages and extensions (RFC 8446 §4); the one ClientHello decoder of both versions |
 //! | `key_schedule.rs` | key schedule, binders, Finished, KeyUpdate, exporter (§7) |
 //! | `importer.rs` | RFC 9258 PSK importers: [`PskImporter`], [`ImportedIdentity`] |
 //! | `record.rs` | record framing and protection (§5) |
 //! | `conn.rs` | [`ConnectionCommon`]: record dispatch, alerts, app data, KeyUpdate |
-//! | `client.rs` / `server.rs` | the two TLS 1.3 handshake state machines; version selection |
-//! | `tls12/` | TLS 1.2 PSK: its messages (`codec.rs`), key schedule with the extended master secret (`key_schedule.rs`), and its two state machines (`client.rs` / `server.rs`) |
+//! | `tls13/` | the two TLS 1.3 handshake state machines (`client.rs` / `server.rs`), which are also the connections' entry points: [`PskClientConnection`] and [`PskServerConnection`] start every handshake, and **version selection** happens there — the client offers TLS 1.2 in its ClientHello and hands a TLS 1.2 ServerHello to `tls12/client.rs`; the server decides at the ClientHello (`tls12::server_picks_tls12`) and hands over to `tls12/server.rs` |
+//! | `tls12/` | TLS 1.2 PSK: its messages (`codec.rs`), key schedule with the extended master secret (`key_schedule.rs`), its two state machines (`client.rs` / `server.rs`), suites and the version rule (`mod.rs`) |
 //!
 //! What the engine does:
 //!
@@ -32,12 +32,12 @@
 //! * Every malformed input yields a typed [`Error`](crate::Error) carrying the RFC 8446
 //!   alert that was sent, never a panic; all buffers are bounded.
 //! * TLS 1.2 (`with_tls12(true)`, off by default): ECDHE_PSK with ChaCha20-Poly1305 or
-//!   AES-GCM, plain PSK only with `with_plain_psk(true)`; the extended master secret required,
+//!   AES-GCM, plain PSK only with `with_plain_psk(true)`; the extended master secret required
+//!   (legacy peers only with `with_extended_master_secret(Preferred)`),
 //!   renegotiation refused, no resumption. A server with both versions prefers TLS 1.3 and
 //!   sets the RFC 8446 §4.1.3 downgrade sentinel when it answers with TLS 1.2; a client with
 //!   both checks it. [`ConnectionCommon::protocol_version`] tells which was negotiated.
 
-mod client;
 mod codec;
 mod config;
 mod conn;
@@ -49,16 +49,16 @@ mod key_schedule;
 #[cfg(test)]
 mod proptests;
 mod record;
-mod server;
 mod stream;
 mod tls12;
+mod tls13;
 
-pub use client::PskClientConnection;
 pub use config::{
-    ExternalPsk, NoPskResolver, PskClientConfig, PskHash, PskKeyExchangeModes, PskResolver,
-    PskServerConfig, StaticPskResolver,
+    ExtendedMasterSecret, ExternalPsk, NoPskResolver, PskClientConfig, PskHash,
+    PskKeyExchangeModes, PskResolver, PskServerConfig, StaticPskResolver,
 };
 pub use conn::{ConnectionCommon, IoState, KeyExchangeMode, Reader, Side, Writer};
 pub use importer::{import_psk, ImportedIdentity, PskImporter, TargetKdf, TARGET_PROTOCOL_TLS13};
-pub use server::PskServerConnection;
 pub use stream::{PskConnection, PskStream};
+pub use tls13::client::PskClientConnection;
+pub use tls13::server::PskServerConnection;

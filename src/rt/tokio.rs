@@ -73,6 +73,11 @@ pub trait AsyncPskResolver: Send + Sync + fmt::Debug {
     /// Called when the key `resolve` gave does not match the client's binder: a caching
     /// resolver may fetch a fresh key (the invoker may have a newer one). `None` (the default)
     /// means there is nothing fresher, and the handshake fails as with a wrong key.
+    ///
+    /// TLS 1.2 has no binder: there [`PskAcceptor`] calls this after a handshake whose key
+    /// `resolve` gave failed at the client's Finished with a wrong key (once, after the alert
+    /// went out), and what it fetches serves the invoker's next handshake. Rate-limit it
+    /// (as `CcfKeyResolver` does): a client can fail handshakes as often as it likes.
     fn refresh<'a>(&'a self, identity: &'a [u8]) -> Option<ResolveFuture<'a>> {
         let _ = identity;
         None
@@ -184,11 +189,67 @@ impl PskAcceptor {
             None => PskServerConnection::new(self.config.clone()),
         };
         let mut stream = TlsStream::new(io, conn);
-        with_timeout(self.handshake_timeout, self.drive(&mut stream)).await?;
+        let mut resolved = None;
+        let result = with_timeout(
+            self.handshake_timeout,
+            self.drive(&mut stream, &mut resolved),
+        )
+        .await;
+        if let Err(e) = result {
+            self.refresh_after_tls12_failure(&mut stream, resolved, &e)
+                .await;
+            return Err(e);
+        }
         Ok(stream)
     }
 
-    async fn drive<IO>(&self, stream: &mut ServerTlsStream<IO>) -> Result<(), Error>
+    /// TLS 1.2 has no binder: a stale cached key (the invoker has a newer AEFPSK) shows only
+    /// as a wrong key at the client's Finished, after the handshake is lost. So when a TLS 1.2
+    /// handshake whose key came from the async resolver fails that way, the resolver is asked
+    /// to [`refresh`](AsyncPskResolver::refresh) that identity — once, after the alert is
+    /// sent — and the invoker's next handshake finds the fresh key. This is the TLS 1.3
+    /// binder-mismatch refresh one handshake later, under the same rate limit the resolver
+    /// applies (`CcfKeyResolverConfig::min_refresh_interval`); an identity the resolver did
+    /// not know (`None`) is never refreshed.
+    async fn refresh_after_tls12_failure<IO>(
+        &self,
+        stream: &mut ServerTlsStream<IO>,
+        resolved: Option<Vec<u8>>,
+        error: &Error,
+    ) where
+        IO: AsyncRead + AsyncWrite + Unpin,
+    {
+        let (Some(resolver), Some(identity)) = (&self.resolver, resolved) else {
+            return;
+        };
+        if !matches!(
+            error,
+            Error::PskRejected(crate::error::PskRejection::WrongKey)
+        ) || stream.conn.protocol_version() != Some(rustls::ProtocolVersion::TLSv1_2)
+        {
+            return;
+        }
+        // The alert first: the client's failure must not wait for the key store.
+        let flush = async {
+            std::future::poll_fn(|cx| stream.poll_flush_tls(cx))
+                .await
+                .map_err(Error::Io)
+        };
+        let _ = with_timeout(self.handshake_timeout, flush).await;
+        if let Some(fresh) = resolver.refresh(&identity) {
+            // The answer is for the next handshake (the resolver caches it); this one has
+            // failed whatever it says.
+            let _ = with_timeout(self.handshake_timeout, fresh).await;
+        };
+    }
+
+    /// Drives a server handshake; `resolved` is set to the identity the async resolver gave a
+    /// key for.
+    async fn drive<IO>(
+        &self,
+        stream: &mut ServerTlsStream<IO>,
+        resolved: &mut Option<Vec<u8>>,
+    ) -> Result<(), Error>
     where
         IO: AsyncRead + AsyncWrite + Unpin,
     {
@@ -211,7 +272,12 @@ impl PskAcceptor {
             let (found, failure) = match first {
                 Some(identity) => {
                     match Self::lookup(resolver.as_ref(), &stream.conn, &identity).await {
-                        Ok(psk) => (psk, None),
+                        Ok(psk) => {
+                            if psk.is_some() {
+                                *resolved = Some(identity);
+                            }
+                            (psk, None)
+                        }
                         Err(e) => (None, Some(e)),
                     }
                 }

@@ -26,7 +26,7 @@ use super::key_schedule::{premaster_secret, MasterSecret, RecordKeys};
 use super::{Suite12, DOWNGRADE_TLS12};
 use crate::error::Error;
 use crate::psk::codec::{self, ext, hs, illegal, unexpected};
-use crate::psk::config::PskClientConfig;
+use crate::psk::config::{ExtendedMasterSecret, PskClientConfig};
 use crate::psk::conn::{ConnectionCommon, KeyExchangeMode, Side};
 use crate::psk::key_schedule::Transcript;
 
@@ -48,6 +48,8 @@ struct Negotiated {
     server_random: [u8; 32],
     /// The server's ECDHE group and point, once its ServerKeyExchange has arrived.
     server_share: Option<(&'static dyn rustls::crypto::SupportedKxGroup, Vec<u8>)>,
+    /// The extended master secret (else the legacy one, if the config allows it).
+    ems: bool,
 }
 
 struct ExpectFinished {
@@ -261,8 +263,10 @@ impl Client12 {
                 ))
             }
         }
-        // RFC 7627 §5.3: abort rather than use the legacy master secret.
-        if !sh.extensions.extended_master_secret {
+        // RFC 7627 §5.3: abort rather than use the legacy master secret, unless the config
+        // lets legacy peers in.
+        let ems = sh.extensions.extended_master_secret;
+        if !ems && self.config.common.versions.ems == ExtendedMasterSecret::Required {
             return Err(handshake_failure(
                 "server does not use the extended master secret (RFC 7627)",
             ));
@@ -296,6 +300,7 @@ impl Client12 {
             client_random: hello.random,
             server_random: sh.random,
             server_share: None,
+            ems,
         })))
     }
 
@@ -315,6 +320,7 @@ impl Client12 {
             client_random,
             server_random,
             server_share,
+            ems,
         } = n;
         transcript.add(message);
         let psk = self
@@ -342,7 +348,13 @@ impl Client12 {
         core.send_handshake(&cke)?;
 
         let session_hash = transcript.current_hash(suite.hash());
-        let master = MasterSecret::extended(suite.base, &premaster, session_hash.as_ref());
+        let master = MasterSecret::derive(
+            ems,
+            suite.base,
+            &premaster,
+            session_hash.as_ref(),
+            (&client_random, &server_random),
+        );
         let RecordKeys {
             encrypter,
             decrypter,

@@ -82,7 +82,7 @@ pub(crate) fn encode_client_hello(p: &ClientHello12<'_>) -> Result<Vec<u8>, Erro
                     });
                 });
             }
-            extensions_12(w, !p.groups.is_empty());
+            extensions_12(w, !p.groups.is_empty(), true);
             if !p.alpn.is_empty() {
                 w.extension(ext::ALPN, |w| {
                     w.vec16(|w| {
@@ -102,7 +102,7 @@ pub(crate) fn encode_client_hello(p: &ClientHello12<'_>) -> Result<Vec<u8>, Erro
 /// ec_point_formats (uncompressed only), extended_master_secret and an empty
 /// renegotiation_info: what a TLS 1.2-capable ClientHello adds, and what our ServerHello
 /// answers with.
-pub(crate) fn extensions_12(w: &mut Writer, ecdhe: bool) {
+pub(crate) fn extensions_12(w: &mut Writer, ecdhe: bool, ems: bool) {
     if ecdhe {
         w.extension(ext12::EC_POINT_FORMATS, |w| {
             w.vec8(|w| {
@@ -110,15 +110,19 @@ pub(crate) fn extensions_12(w: &mut Writer, ecdhe: bool) {
             });
         });
     }
-    w.extension(ext12::EXTENDED_MASTER_SECRET, |_| {});
+    if ems {
+        w.extension(ext12::EXTENDED_MASTER_SECRET, |_| {});
+    }
     w.extension(ext12::RENEGOTIATION_INFO, |w| {
         // renegotiated_connection<0..255>, empty on an initial handshake (RFC 5746 §3.4).
         w.vec8(|_| {});
     });
 }
 
-/// The TLS 1.2 extensions of a ClientHello (the shared decoder skips them).
-#[derive(Clone, Copy, Debug, Default)]
+/// The TLS 1.2 extensions of a hello: the shared ClientHello decoder
+/// ([`crate::psk::codec::ClientHello`]) and [`ServerHello12`] fill one in as they walk their
+/// extension block, through [`HelloExtensions12::extension`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct HelloExtensions12<'a> {
     pub(crate) extended_master_secret: bool,
     pub(crate) renegotiation_info: Option<&'a [u8]>,
@@ -126,8 +130,10 @@ pub(crate) struct HelloExtensions12<'a> {
 }
 
 impl<'a> HelloExtensions12<'a> {
-    /// Decodes the TLS 1.2 extensions of an extension block (duplicates are refused by the
-    /// shared walker; other extensions are ignored).
+    /// Decodes the TLS 1.2 extensions of an extension block on its own (duplicates are
+    /// refused by the shared walker; other extensions are ignored): the reference the
+    /// one-pass capture is checked against.
+    #[cfg(any(test, fuzzing))]
     pub(crate) fn decode(block: &'a [u8]) -> Result<Self, Error> {
         let mut out = Self::default();
         for_each_extension(block, |e, _| {
@@ -137,7 +143,8 @@ impl<'a> HelloExtensions12<'a> {
         Ok(out)
     }
 
-    fn extension(&mut self, typ: u16, body: &'a [u8]) -> Result<(), Error> {
+    /// Takes one extension of the block (others are ignored).
+    pub(crate) fn extension(&mut self, typ: u16, body: &'a [u8]) -> Result<(), Error> {
         let mut b = Reader::new(body);
         match typ {
             ext12::EXTENDED_MASTER_SECRET => {
@@ -170,7 +177,9 @@ impl<'a> HelloExtensions12<'a> {
 }
 
 /// The extensions block of a ClientHello body (after the compression methods), found without
-/// decoding anything else again.
+/// decoding anything else again (a reference for tests and fuzzing: the server uses what
+/// the shared decoder captured).
+#[cfg(any(test, fuzzing))]
 pub(crate) fn client_hello_extensions(body: &[u8]) -> Result<&[u8], Error> {
     let mut r = Reader::new(body);
     r.u16("ClientHello.legacy_version")?;
@@ -255,6 +264,8 @@ pub(crate) struct ServerHelloParams12<'a> {
     pub(crate) random: &'a [u8; 32],
     pub(crate) cipher_suite: u16,
     pub(crate) ecdhe: bool,
+    /// Answer extended_master_secret (only to a client that sent it, RFC 7627 §5.2).
+    pub(crate) ems: bool,
     pub(crate) alpn: Option<&'a [u8]>,
 }
 
@@ -268,7 +279,7 @@ pub(crate) fn encode_server_hello(p: &ServerHelloParams12<'_>) -> Result<Vec<u8>
         w.vec8(|_| {});
         w.u16(p.cipher_suite).u8(0);
         w.vec16(|w| {
-            extensions_12(w, p.ecdhe);
+            extensions_12(w, p.ecdhe, p.ems);
             if let Some(proto) = p.alpn {
                 w.extension(ext::ALPN, |w| {
                     w.vec16(|w| {
@@ -412,7 +423,7 @@ mod tests {
     #[test]
     fn hello_extensions_are_checked() {
         let mut w = Writer::new();
-        extensions_12(&mut w, true);
+        extensions_12(&mut w, true, true);
         let block = w.finish().unwrap();
         let e = HelloExtensions12::decode(&block).unwrap();
         assert!(e.extended_master_secret && e.allows_uncompressed());

@@ -44,7 +44,8 @@ pub(crate) struct RecordKeys {
     pub(crate) decrypter: Box<dyn MessageDecrypter>,
 }
 
-/// The extended master secret of one connection, zeroized on drop.
+/// The master secret of one connection (extended, unless a peer without it was allowed),
+/// zeroized on drop.
 pub(crate) struct MasterSecret {
     secret: Zeroizing<[u8; 48]>,
     suite: &'static Tls12CipherSuite,
@@ -65,6 +66,41 @@ impl MasterSecret {
             session_hash,
         );
         Self { secret, suite }
+    }
+
+    /// RFC 5246 §8.1: PRF(premaster, "master secret", client_random + server_random), the
+    /// master secret of a peer without the extended master secret (only with
+    /// [`ExtendedMasterSecret::Preferred`](crate::psk::ExtendedMasterSecret::Preferred)). It
+    /// does not bind the handshake: see RFC 7627 §1 for the triple handshake it allows.
+    pub(crate) fn legacy(
+        suite: &'static Tls12CipherSuite,
+        premaster: &[u8],
+        client_random: &[u8; 32],
+        server_random: &[u8; 32],
+    ) -> Self {
+        let mut seed = [0u8; 64];
+        seed[..32].copy_from_slice(client_random);
+        seed[32..].copy_from_slice(server_random);
+        let mut secret = Zeroizing::new([0u8; 48]);
+        suite
+            .prf_provider
+            .for_secret(&mut secret[..], premaster, b"master secret", &seed);
+        Self { secret, suite }
+    }
+
+    /// The extended master secret if `extended`, else the legacy one.
+    pub(crate) fn derive(
+        extended: bool,
+        suite: &'static Tls12CipherSuite,
+        premaster: &[u8],
+        session_hash: &[u8],
+        randoms: (&[u8; 32], &[u8; 32]),
+    ) -> Self {
+        if extended {
+            Self::extended(suite, premaster, session_hash)
+        } else {
+            Self::legacy(suite, premaster, randoms.0, randoms.1)
+        }
     }
 
     /// Finished.verify_data (RFC 5246 §7.4.9) of `side` over `handshake_hash`.

@@ -17,8 +17,9 @@
 //!   RFC 8442: RFC 5288 GCM nonces, the PRF of the suite's hash), and, only with
 //!   `with_plain_psk(true)`, `TLS_PSK_WITH_AES_128_GCM_SHA256` / `_AES_256_GCM_SHA384`
 //!   (0x00A8/0x00A9, RFC 5487; no forward secrecy). No CBC suite, no compression.
-//! * The extended master secret (RFC 7627) is required: a peer without it gets
-//!   `handshake_failure`. renegotiation_info (RFC 5746) is sent and checked on the initial
+//! * The extended master secret (RFC 7627) is required by default: a peer without it gets
+//!   `handshake_failure`. `with_extended_master_secret(Preferred)` lets a legacy peer in
+//!   with the RFC 5246 master secret (and the triple-handshake exposure RFC 7627 fixes). renegotiation_info (RFC 5746) is sent and checked on the initial
 //!   handshake, and renegotiation is refused with a `no_renegotiation` warning.
 //! * No session IDs to resume, no tickets: every connection is a full PSK handshake.
 //! * The PSK identity travels in the ClientKeyExchange, so a server resolves it there (a
@@ -96,6 +97,8 @@ pub(crate) struct Versions {
     /// Configured TLS 1.2 suites in preference order (`None`: every ECDHE_PSK suite, then
     /// the plain PSK ones if allowed).
     pub(crate) tls12_suites: Option<Vec<u16>>,
+    /// Whether a TLS 1.2 peer must use the extended master secret (RFC 7627).
+    pub(crate) ems: crate::psk::ExtendedMasterSecret,
 }
 
 impl Default for Versions {
@@ -105,6 +108,7 @@ impl Default for Versions {
             tls12: false,
             plain_psk: false,
             tls12_suites: None,
+            ems: crate::psk::ExtendedMasterSecret::Required,
         }
     }
 }

@@ -22,12 +22,12 @@ use rustls::{AlertDescription, CipherSuite};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use super::codec::{self as codec12, hs12, HelloExtensions12, RENEGOTIATION_SCSV};
+use super::codec::{self as codec12, hs12, RENEGOTIATION_SCSV};
 use super::key_schedule::{premaster_secret, MasterSecret, RecordKeys};
 use super::{Suite12, DOWNGRADE_TLS12};
 use crate::error::{Error, PskRejection};
 use crate::psk::codec::{self, hs, unexpected, ClientHello};
-use crate::psk::config::{ExternalPsk, PskServerConfig};
+use crate::psk::config::{ExtendedMasterSecret, ExternalPsk, PskServerConfig};
 use crate::psk::conn::{ConnectionCommon, KeyExchangeMode, Side};
 use crate::psk::key_schedule::Transcript;
 
@@ -41,6 +41,8 @@ struct Negotiated {
     transcript: Transcript,
     client_random: [u8; 32],
     server_random: [u8; 32],
+    /// The extended master secret (else the legacy one, if the config allows it).
+    ems: bool,
 }
 
 /// A deferred connection's ClientKeyExchange while the application looks the key up.
@@ -90,8 +92,8 @@ impl Server12 {
         message: &[u8],
         ch: &ClientHello<'_>,
     ) -> Result<Self, Error> {
-        let (_, body) = codec::split_handshake(message)?;
-        let exts = HelloExtensions12::decode(codec12::client_hello_extensions(body)?)?;
+        // Captured by the shared decoder in its one pass over the extensions.
+        let exts = &ch.tls12;
         if !ch.compression_methods.contains(&0) {
             return Err(handshake_failure("client does not offer null compression"));
         }
@@ -107,8 +109,10 @@ impl Server12 {
                 ))
             }
         }
-        // RFC 7627 §5.3: we abort rather than fall back to the legacy master secret.
-        if !exts.extended_master_secret {
+        // RFC 7627 §5.3: we abort rather than fall back to the legacy master secret, unless
+        // the config lets legacy peers in.
+        let ems = exts.extended_master_secret;
+        if !ems && config.common.versions.ems == ExtendedMasterSecret::Required {
             return Err(handshake_failure(
                 "client does not offer the extended master secret (RFC 7627)",
             ));
@@ -140,6 +144,8 @@ impl Server12 {
             random: &server_random,
             cipher_suite: suite.code,
             ecdhe: suite.ecdhe,
+            // RFC 7627 §5.2: echoed only if the client sent it.
+            ems,
             alpn: alpn.as_deref(),
         })?;
         let kx = match group {
@@ -184,6 +190,7 @@ impl Server12 {
                 transcript,
                 client_random: ch.random,
                 server_random,
+                ems,
             })),
             identity: None,
         })
@@ -246,6 +253,7 @@ impl Server12 {
             mut transcript,
             client_random,
             server_random,
+            ems,
         } = negotiated;
         let (_, body) = codec::split_handshake(message)?;
         let (identity, point) = codec12::decode_client_key_exchange(body, suite.ecdhe)?;
@@ -277,7 +285,13 @@ impl Server12 {
         let premaster = premaster_secret(shared.as_ref().map(|s| s.secret_bytes()), secret);
         transcript.add(message);
         let session_hash = transcript.current_hash(suite.hash());
-        let master = MasterSecret::extended(suite.base, &premaster, session_hash.as_ref());
+        let master = MasterSecret::derive(
+            ems,
+            suite.base,
+            &premaster,
+            session_hash.as_ref(),
+            (&client_random, &server_random),
+        );
         let RecordKeys {
             encrypter,
             decrypter,

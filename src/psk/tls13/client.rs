@@ -17,12 +17,12 @@ use rustls::crypto::ActiveKeyExchange;
 use rustls::{AlertDescription, NamedGroup, Tls13CipherSuite};
 use subtle::ConstantTimeEq;
 
-use super::codec::{self, ext, hs, illegal, unexpected, ClientHelloParams};
-use super::config::{ExternalPsk, PskClientConfig};
-use super::conn::{ConnectionCommon, Handshake, IoState, KeyExchangeMode, Side};
-use super::key_schedule::{EarlySecret, HandshakeSecret, Suite, TrafficSecret, Transcript};
-use super::tls12::client::{Client12, Hello12};
 use crate::error::Error;
+use crate::psk::codec::{self, ext, hs, illegal, unexpected, ClientHelloParams};
+use crate::psk::config::{ExternalPsk, PskClientConfig};
+use crate::psk::conn::{ConnectionCommon, Handshake, IoState, KeyExchangeMode, Side};
+use crate::psk::key_schedule::{EarlySecret, HandshakeSecret, Suite, TrafficSecret, Transcript};
+use crate::psk::tls12::client::{Client12, Hello12};
 
 /// A client-side TLS 1.3 external-PSK connection (sans-IO).
 ///
@@ -181,7 +181,7 @@ impl ClientHandshake {
         let imported;
         let psks = match &config.importer {
             Some(importer) => {
-                imported = super::importer::import_all(
+                imported = crate::psk::importer::import_all(
                     importer,
                     &config.psks,
                     &common.suites,

@@ -17,7 +17,7 @@
 //! decode it again), and each client list is walked once, each entry looked up among our few
 //! configured suites, groups or ALPN names or in a 2^16-bit set — no pairwise scans.
 //!
-//! Keys can come from a synchronous [`PskResolver`](super::PskResolver) in the config, or —
+//! Keys can come from a synchronous [`PskResolver`](crate::psk::PskResolver) in the config, or —
 //! for keys that need I/O — the connection can pause after the ClientHello
 //! ([`PskServerConnection::new_deferred`]) until the application supplies the key.
 
@@ -27,18 +27,18 @@ use std::sync::Arc;
 use rustls::{AlertDescription, Tls13CipherSuite};
 use subtle::ConstantTimeEq;
 
-use super::codec::{self, hs, illegal, unexpected};
-use super::config::{ExternalPsk, PskHash, PskServerConfig};
-use super::conn::{
+use crate::error::{Error, PskRejection};
+use crate::psk::codec::{self, hs, illegal, unexpected};
+use crate::psk::config::{ExternalPsk, PskHash, PskServerConfig};
+use crate::psk::conn::{
     ConnectionCommon, Handshake, IoState, KeyExchangeMode, Side, EARLY_DATA_SKIP_LIMIT,
 };
-use super::importer::{import_with_identity, Interpretation, TargetKdf};
-use super::key_schedule::{EarlySecret, Suite, TrafficSecret, Transcript};
-use super::tls12::{self, server::Server12};
-use crate::error::{Error, PskRejection};
+use crate::psk::importer::{import_with_identity, Interpretation, TargetKdf};
+use crate::psk::key_schedule::{EarlySecret, Suite, TrafficSecret, Transcript};
+use crate::psk::tls12::{self, server::Server12};
 
 /// A server-side TLS 1.3 external-PSK connection (sans-IO). See
-/// [`PskClientConnection`](super::PskClientConnection) for how to drive it.
+/// [`PskClientConnection`](crate::psk::PskClientConnection) for how to drive it.
 pub struct PskServerConnection {
     core: ConnectionCommon,
     state: ServerHandshake,
@@ -102,7 +102,7 @@ impl PskServerConnection {
     }
 
     /// The identities the client offered, while a deferred connection waits for a key. With
-    /// an importer ([`PskServerConfig::with_psk_importer`](super::PskServerConfig::with_psk_importer)),
+    /// an importer ([`PskServerConfig::with_psk_importer`](crate::psk::PskServerConfig::with_psk_importer)),
     /// the external identities of the acceptable imported identities (and the plain ones if
     /// accepted): the identities to look a key up for. (TLS 1.2: the identity of the
     /// ClientKeyExchange, where a TLS 1.2 connection waits.)
@@ -1255,6 +1255,67 @@ mod tests {
         run(&mut server, &records(&hello[5..], 1)).unwrap();
         assert!(server.wants_write(), "the server answered");
         assert_eq!(server.psk_identity(), Some(&b"invoker-1"[..]));
+    }
+
+    /// A TLS 1.2 ClientHello (no supported_versions) with `junk` unknown extensions besides
+    /// the ones a TLS 1.2 PSK server needs.
+    fn tls12_client_hello(junk: usize) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.handshake(hs::CLIENT_HELLO, |w| {
+            w.u16(codec::TLS12).bytes(&[7; 32]);
+            w.vec8(|_| {});
+            w.vec16(|w| {
+                w.u16(0xccac);
+            });
+            w.vec8(|w| {
+                w.u8(0);
+            });
+            w.vec16(|w| {
+                w.extension(ext::SUPPORTED_GROUPS, |w| {
+                    w.vec16(|w| {
+                        w.u16(0x001d);
+                    });
+                });
+                for i in 0..junk {
+                    w.extension(0x2000 + i as u16, |_| {});
+                }
+                crate::psk::tls12::codec::extensions_12(w, true, true);
+            });
+        });
+        w.finish().unwrap()
+    }
+
+    /// The TLS 1.2 server reads extended_master_secret, renegotiation_info and
+    /// ec_point_formats from the one decoding pass over the ClientHello: answering a hello
+    /// with thousands of extensions costs little more than decoding it once (a second walk
+    /// over the block would double it), and stays within the work budget.
+    #[test]
+    fn a_tls12_server_walks_the_client_hello_extensions_once() {
+        let message = tls12_client_hello(16_000);
+        assert!(message.len() > 60_000);
+        let (_, body) = codec::split_handshake(&message).unwrap();
+        codec::work::take();
+        let ch = codec::ClientHello::decode(body).unwrap();
+        let decode_work = codec::work::take();
+        assert!(ch.tls12.extended_master_secret);
+
+        let config =
+            Arc::new(PskServerConfig::new(Arc::new(StaticPskResolver::default())).with_tls12(true));
+        let mut server = PskServerConnection::new(config);
+        let wire = records(&message, 16384);
+        codec::work::take();
+        run(&mut server, &wire).unwrap();
+        let server_work = codec::work::take();
+        assert_eq!(
+            server.protocol_version(),
+            Some(rustls::ProtocolVersion::TLSv1_2)
+        );
+        assert!(server.wants_write(), "the server answered");
+        assert!(
+            server_work * 10 <= decode_work * 13,
+            "server {server_work} vs one decode {decode_work} units"
+        );
+        assert!(server_work <= work_budget(wire.len()));
     }
 
     #[test]
