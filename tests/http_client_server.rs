@@ -155,6 +155,67 @@ async fn http1_and_http2_by_alpn_handler_sees_the_invoker() {
     assert_eq!(get_text(&default, uri).await.unwrap().0, Version::HTTP_11);
 }
 
+/// The HTTP integration works unchanged on TLS 1.2 PSK (issue 14 §1): an AEF accepting TLS 1.2
+/// and 1.3, an invoker offering TLS 1.2 only, HTTP/1.1 and HTTP/2 by ALPN; and a TLS 1.3 invoker
+/// on the same AEF still gets TLS 1.3.
+#[tokio::test]
+async fn http_over_tls12_psk_both_http_versions() {
+    let k = key(INVOKER.as_bytes(), 1);
+    let store: StaticPskResolver = [k.clone()].into_iter().collect();
+    let config = PskServerConfig::new(Arc::new(store))
+        .with_alpn_protocols(vec![b"h2".to_vec(), b"http/1.1".to_vec()])
+        .unwrap()
+        .with_tls12(true);
+    let acceptor =
+        PskAcceptor::new(Arc::new(config)).with_handshake_timeout(Some(Duration::from_secs(10)));
+    let aef = serve(bind(acceptor, 16).await).await;
+    let uri = format!("https://{aef}/hello");
+    let interface = ServiceApiInterface::from_ip(aef.ip(), aef.port());
+    let tls12_only = || {
+        PskHttpsConnectorBuilder::new()
+            .with_aef(
+                &interface,
+                PskClientConfig::new(k.clone())
+                    .with_tls12(true)
+                    .with_tls13(false),
+            )
+            .unwrap()
+    };
+
+    for (connector, want) in [
+        (
+            tls12_only().enable_http1().build().unwrap(),
+            Version::HTTP_11,
+        ),
+        (
+            tls12_only().enable_all_versions().build().unwrap(),
+            Version::HTTP_2,
+        ),
+    ] {
+        let (version, body, info) = get_text(&client(connector), uri.clone()).await.unwrap();
+        assert_eq!(version, want);
+        assert_eq!(body, format!("hello INV0001 over {want:?}"));
+        let info = info.expect("connection info");
+        assert_eq!(
+            info.protocol_version,
+            Some(rustls::ProtocolVersion::TLSv1_2)
+        );
+        assert_eq!(
+            info.cipher_suite,
+            Some(rustls::CipherSuite::TLS_ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256)
+        );
+        assert_eq!(info.psk_identity.as_deref(), Some(INVOKER.as_bytes()));
+    }
+
+    let tls13 = client(builder(aef, k).build().unwrap());
+    let (_, body, info) = get_text(&tls13, uri).await.unwrap();
+    assert_eq!(body, "hello INV0001 over HTTP/1.1");
+    assert_eq!(
+        info.unwrap().protocol_version,
+        Some(rustls::ProtocolVersion::TLSv1_3)
+    );
+}
+
 #[tokio::test]
 async fn connect_info_psk_addr_gives_peer_and_invoker() {
     let k = key(INVOKER.as_bytes(), 1);

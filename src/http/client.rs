@@ -66,7 +66,9 @@ pub type PskHttpsStream<IO> = TokioIo<ClientTlsStream<TokioIo<IO>>>;
 pub struct PskConnectionInfo {
     /// The ALPN protocol the AEF selected.
     pub alpn_protocol: Option<Vec<u8>>,
-    /// The TLS 1.3 cipher suite.
+    /// The protocol version: TLS 1.3, or TLS 1.2 where both ends enabled it.
+    pub protocol_version: Option<rustls::ProtocolVersion>,
+    /// The cipher suite (TLS 1.3, or TLS 1.2 PSK).
     pub cipher_suite: Option<rustls::CipherSuite>,
     /// The (EC)DHE group, `None` for `psk_ke`.
     pub key_exchange_group: Option<rustls::NamedGroup>,
@@ -83,6 +85,7 @@ impl<IO: Connection> Connection for ClientTlsStream<IO> {
         let (io, conn) = self.get_ref();
         let info = PskConnectionInfo {
             alpn_protocol: conn.alpn_protocol().map(<[u8]>::to_vec),
+            protocol_version: conn.protocol_version(),
             cipher_suite: conn.negotiated_cipher_suite(),
             key_exchange_group: conn.negotiated_key_exchange_group(),
             key_exchange_mode: conn.key_exchange_mode(),
