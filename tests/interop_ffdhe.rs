@@ -1,5 +1,6 @@
 //! RFC 7919 FFDHE (`kx::ffdhe`, feature `ffdhe`) with the real OpenSSL 3 tools, both
-//! directions, ffdhe2048 and ffdhe3072 (directly and after a HelloRetryRequest); the group
+//! directions, ffdhe2048 and ffdhe3072 (directly and after a HelloRetryRequest), and with
+//! GnuTLS's `gnutls-cli` / `gnutls-serv` (priority strings allowing FFDHE groups only); the group
 //! parameters against OpenSSL's own copy; and peers sending Y = 0, 1, p-1, p (our own crafted
 //! key shares) refused with `illegal_parameter` on both sides.
 #![cfg(feature = "ffdhe")]
@@ -10,8 +11,8 @@ use std::process::Command;
 use std::sync::Arc;
 
 use common::peer::{
-    assert_output_contains, hex, openssl, run_client, spawn_server, OneShotServer, Peer, ReadUntil,
-    STEP_TIMEOUT,
+    assert_output_contains, gnutls_cli, gnutls_serv, hex, openssl, run_client, spawn_server,
+    OneShotServer, Peer, ReadUntil, TempDir, STEP_TIMEOUT,
 };
 use rustls::crypto::{ActiveKeyExchange, CryptoProvider, SharedSecret, SupportedKxGroup};
 use rustls::{AlertDescription, NamedGroup};
@@ -134,6 +135,69 @@ fn s_client_to_ours_ffdhe3072_after_hello_retry_request() {
         NamedGroup::FFDHE3072,
         3072,
     );
+}
+
+/// A GnuTLS priority string for TLS 1.3 `psk_dhe_ke` over the FFDHE group `group` only.
+fn gnutls_ffdhe_priority(group: &str) -> String {
+    format!("NORMAL:-VERS-ALL:+VERS-TLS1.3:-KX-ALL:+DHE-PSK:-GROUP-ALL:+GROUP-{group}")
+}
+
+/// `gnutls-cli` offering only ffdhe2048 → our server (X25519 preferred, ffdhe2048 allowed).
+#[test]
+fn gnutls_cli_to_ours_ffdhe2048() {
+    let server = OneShotServer::start(server_config(&[NamedGroup::X25519, NamedGroup::FFDHE2048]));
+    let mut cmd = Command::new(gnutls_cli());
+    cmd.args([
+        "--verbose",
+        "--priority",
+        &gnutls_ffdhe_priority("FFDHE2048"),
+    ])
+    .args(["--pskusername", IDENTITY, "--pskkey", &hex(&KEY)])
+    .args(["-p", &server.port.to_string(), "127.0.0.1"]);
+    let mut client = Peer::spawn(cmd);
+    client.write_stdin(GET);
+    let outcome = server.outcome();
+    let (_, log) = client.finish(STEP_TIMEOUT);
+    assert!(
+        outcome.error.is_none(),
+        "{:?}\ngnutls-cli:\n{log}",
+        outcome.error
+    );
+    assert_output_contains(
+        &log,
+        &format!("PSK authentication. Connected as '{IDENTITY}'"),
+    );
+    assert_eq!(outcome.negotiated.group, Some(NamedGroup::FFDHE2048));
+}
+
+/// Our client (an X25519 share first) → `gnutls-serv` that takes only ffdhe3072: a
+/// HelloRetryRequest, then ffdhe3072; its echo comes back.
+#[test]
+fn ours_to_gnutls_serv_ffdhe3072_after_hello_retry_request() {
+    let dir = TempDir::new("gnutls-serv-ffdhe");
+    let passwd = dir.write("psk.txt", format!("{IDENTITY}:{}\n", hex(&KEY)).as_bytes());
+    let tool = gnutls_serv();
+    let priority = gnutls_ffdhe_priority("FFDHE3072");
+    let (server, port) = spawn_server(
+        |port| {
+            let mut cmd = Command::new(&tool);
+            cmd.args(["--priority", &priority, "--pskpasswd"])
+                .arg(&passwd)
+                .args(["-p", &port.to_string(), "--echo"]);
+            cmd
+        },
+        |port| format!("listening on IPv4 0.0.0.0 port {port}...done"),
+    );
+    let client = PskClientConfig::new(psk())
+        .with_groups(&[NamedGroup::X25519, NamedGroup::FFDHE3072])
+        .unwrap();
+    let line = b"hello over ffdhe3072\n";
+    let out = run_client(client, port, line, ReadUntil::Bytes(line.len()));
+    let log = server.kill();
+    assert!(out.error.is_none(), "{:?}\ngnutls-serv:\n{log}", out.error);
+    assert_eq!(out.response, line, "the echo differs");
+    assert_eq!(out.negotiated.group, Some(NamedGroup::FFDHE3072));
+    assert!(out.negotiated.hello_retry, "expected a HelloRetryRequest");
 }
 
 /// The primes rustls carries (RFC 7919 Appendix A) are OpenSSL's: an independent copy

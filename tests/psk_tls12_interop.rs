@@ -579,3 +579,48 @@ fn gnutls_cli_wrong_key_and_unknown_identity_get_decrypt_error() {
         assert_output_contains(&log, "Received alert [51]: Decrypt error");
     }
 }
+
+/// `gnutls-cli` without the extended master secret (`%NO_SESSION_HASH`), plain PSK
+/// AES-128-GCM (the suite its TLS 1.2 client does not crash on): refused by default with
+/// `handshake_failure`; with `ExtendedMasterSecret::Preferred` served: both Finished
+/// messages verified and the request answered, so both sides derived the same RFC 5246 master
+/// secret. (GnuTLS withholds `tls-exporter` without EMS, RFC 9266, which shows EMS was off.)
+#[test]
+fn gnutls_cli_without_ems_is_refused_by_default_and_admitted_when_preferred() {
+    let (suite, _, priority, plain) = SUITES
+        .iter()
+        .copied()
+        .find(|s| s.0 == PSK_AES128)
+        .expect("PSK-AES128-GCM-SHA256 row");
+    let priority = format!("{priority}:%NO_SESSION_HASH");
+
+    let server = OneShotServer::start(server_both(plain));
+    let client = gnutls_cli_with(server.port, &priority, IDENTITY, &KEY);
+    let ours = server.outcome();
+    let (_, log) = client.finish(STEP_TIMEOUT);
+    assert!(
+        matches!(
+            &ours.error,
+            Some(Error::PeerIncompatible { alert: AlertDescription::HandshakeFailure, what })
+                if what.contains("extended master secret")
+        ),
+        "{:?}\ngnutls-cli:\n{log}",
+        ours.error
+    );
+
+    let config = server_both(plain).with_extended_master_secret(ExtendedMasterSecret::Preferred);
+    let server = OneShotServer::start(config);
+    let client = gnutls_cli_with(server.port, &priority, IDENTITY, &KEY);
+    let ours = server.outcome();
+    let (_, log) = client.finish(STEP_TIMEOUT);
+    assert!(ours.error.is_none(), "{:?}\ngnutls-cli:\n{log}", ours.error);
+    assert_output_contains(&log, &format!("authenticated PSK identity: {IDENTITY}"));
+    assert!(
+        !log.contains("extended master secret"),
+        "GnuTLS reports the extended master secret although it was off:\n{log}"
+    );
+    assert_output_contains(&log, "- Handshake was completed");
+    assert_output_contains(&log, "HTTP/1.0 200 OK");
+    assert_output_contains(&log, "'tls-exporter': not available");
+    assert_eq!(ours.negotiated.suite, Some(suite));
+}
