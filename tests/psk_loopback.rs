@@ -480,6 +480,29 @@ fn unread_plaintext_is_bounded() {
     assert_eq!(received, data);
 }
 
+/// The deferred server names one identity to resolve, the first offered, whatever the client
+/// offers; before the ClientHello and after the key is given, none.
+#[test]
+fn deferred_server_resolves_the_first_offered_identity_only() {
+    let first = psk("invoker-1", 1, PskHash::Sha256);
+    let second = psk("invoker-2", 2, PskHash::Sha256);
+    let config = PskClientConfig::new(first.clone())
+        .with_additional_psk(second)
+        .unwrap();
+    let mut c = PskClientConnection::new(Arc::new(config)).unwrap();
+    let mut s =
+        PskServerConnection::new_deferred(Arc::new(PskServerConfig::new(Arc::new(NoPskResolver))));
+    assert_eq!(s.psk_identity_to_resolve(), None);
+    transfer(c.deref_mut(), s.deref_mut());
+    s.process_new_packets().unwrap();
+    assert_eq!(s.offered_psk_identities().unwrap().len(), 2);
+    assert_eq!(s.psk_identity_to_resolve(), Some(&b"invoker-1"[..]));
+    s.provide_psk(Some(first)).unwrap();
+    assert_eq!(s.psk_identity_to_resolve(), None);
+    handshake(&mut c, &mut s).unwrap();
+    assert_eq!(s.psk_identity(), Some(&b"invoker-1"[..]));
+}
+
 #[test]
 fn deferred_key_lookup() {
     let key = psk("invoker-9", 3, PskHash::Sha256);

@@ -261,14 +261,8 @@ impl PskAcceptor {
             let resolver = self.resolver.as_ref().ok_or(Error::InvalidState(
                 "deferred connection without a resolver",
             ))?;
-            // One key lookup per handshake, for the first offered identity (RFC 8446 §4.2.11
-            // lets the server pick any; a CAPIF invoker offers one): a ClientHello with many
-            // made-up identities costs the key store no more than one with a single identity.
-            let first = stream
-                .conn
-                .offered_psk_identities()
-                .and_then(|ids| ids.first())
-                .cloned();
+            // One key lookup per handshake (see `psk_identity_to_resolve`).
+            let first = stream.conn.psk_identity_to_resolve().map(<[u8]>::to_vec);
             let (found, failure) = match first {
                 Some(identity) => {
                     match Self::lookup(resolver.as_ref(), &stream.conn, &identity).await {

@@ -114,6 +114,32 @@ impl PskServerConnection {
         }
     }
 
+    /// The one identity to look a key up for, while a deferred connection waits for a key: the
+    /// first of [`offered_psk_identities`](Self::offered_psk_identities).
+    ///
+    /// This is the crate's pre-authentication policy for deferred lookups (what
+    /// [`PskAcceptor`](crate::PskAcceptor) does; a sans-IO caller should do the same): one key
+    /// lookup per handshake, whatever the client offers, so that a ClientHello with many
+    /// made-up identities costs the key store (a CCF over CAPIF-3, say) no more than one with a
+    /// single identity. RFC 8446 §4.2.11 lets the server choose among the offered PSKs, and a
+    /// CAPIF invoker offers one (its API invoker ID), so nothing is lost; a client whose first
+    /// identity is not known fails exactly like a wrong key.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use rustls_capif::psk::*;
+    /// # fn lookup(_: &[u8]) -> Option<ExternalPsk> { None }
+    /// # fn demo(conn: &mut PskServerConnection) -> Result<(), rustls_capif::Error> {
+    /// if conn.is_awaiting_psk() {
+    ///     let psk = conn.psk_identity_to_resolve().and_then(lookup);
+    ///     conn.provide_psk(psk)?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn psk_identity_to_resolve(&self) -> Option<&[u8]> {
+        self.offered_psk_identities()?.first().map(Vec::as_slice)
+    }
+
     /// Whether a deferred connection waits for [`provide_psk`](Self::provide_psk).
     pub fn is_awaiting_psk(&self) -> bool {
         self.state.paused()
