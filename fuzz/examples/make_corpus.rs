@@ -55,6 +55,16 @@ fn flights(client: PskClientConfig, server: Arc<PskServerConfig>) -> Vec<Vec<u8>
     out
 }
 
+/// The extensions of a ClientHello message (without the block's length).
+fn extension_block(ch: &[u8]) -> &[u8] {
+    let ext_block_at = 4 + 2 + 32 + 1 + usize::from(ch[4 + 2 + 32]);
+    let mut d = &ch[ext_block_at..];
+    let suites = usize::from(u16::from_be_bytes([d[0], d[1]]));
+    d = &d[2 + suites..];
+    let comp = usize::from(d[0]);
+    &d[1 + comp + 2..]
+}
+
 fn seed_client() -> PskClientConfig {
     PskClientConfig::new(f::psk())
         .with_alpn_protocols(vec![b"h2".to_vec(), b"http/1.1".to_vec()])
@@ -169,13 +179,42 @@ fn main() {
         4,
         &[0, 0, 0, 60, 1, 2, 3, 4, 1, 0, 0, 4, 9, 9, 9, 9, 0, 0],
     );
-    let ext_block_at = 4 + 2 + 32 + 1 + usize::from(ch[4 + 2 + 32]);
-    let mut d = &ch[ext_block_at..];
-    let suites = usize::from(u16::from_be_bytes([d[0], d[1]]));
-    d = &d[2 + suites..];
-    let comp = usize::from(d[0]);
-    d = &d[1 + comp + 2..];
-    codec("extensions", 5, d);
+    codec("extensions", 5, extension_block(&ch));
+
+    // TLS 1.2 (issue 14): our TLS 1.2-only fuzz client against the server configurations 6
+    // (TLS 1.3 and 1.2, plain PSK allowed) and 7 (TLS 1.2 only) of `f::server_config`.
+    let tls12_client = || (*f::tls12_client_config(false)).clone();
+    for (k, kind) in [6u8, 7].into_iter().enumerate() {
+        let fl = flights(tls12_client(), f::server_config(kind));
+        for deferred in [0u8, 1] {
+            write(
+                "psk_server",
+                &format!("tls12_client_{k}_{deferred}"),
+                &with_header([(kind << 1) | deferred, 5], &[&fl[0], &fl[2]]),
+            );
+        }
+    }
+    // psk_tls12_client: a TLS 1.2-only server's two flights, to the TLS 1.2-only (seed bit 0
+    // clear) and the TLS 1.3-and-1.2 client (handed over to TLS 1.2 by the ServerHello).
+    for mixed in [false, true] {
+        let client = (*f::tls12_client_config(mixed)).clone();
+        let fl = flights(client, f::server_config(7));
+        write(
+            "psk_tls12_client",
+            &format!("tls12_flight_{}", u8::from(mixed)),
+            &with_header([u8::from(mixed), 5], &[&fl[1], &fl[3]]),
+        );
+    }
+    // psk_codec selectors 6-9 and the TLS 1.2 ClientHello (selector 0).
+    let fl = flights(tls12_client(), f::server_config(7));
+    let ch12 = f::plaintext_handshake_messages(&fl[0]).remove(0);
+    let server_flight = f::plaintext_handshake_messages(&fl[1]);
+    let client_flight = f::plaintext_handshake_messages(&fl[2]);
+    codec("tls12_client_hello", 0, body(&ch12));
+    codec("tls12_server_hello", 6, body(&server_flight[0]));
+    codec("tls12_server_key_exchange", 7, body(&server_flight[1]));
+    codec("tls12_client_key_exchange", 8, body(&client_flight[0]));
+    codec("tls12_hello_extensions", 9, extension_block(&ch12));
 
     // psk_server_structured: arbitrary-encoded inputs (the empty input means "the real
     // hello, re-bound, in one record").
