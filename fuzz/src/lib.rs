@@ -102,11 +102,13 @@ pub fn client_config_for(kind: u8) -> Arc<PskClientConfig> {
             .with_middlebox_compat(false);
         [
             Arc::new(base.clone()),
-            Arc::new(base.with_psk_importer(
-                PskImporter::new()
-                    .with_context(IMPORT_CONTEXT.to_vec())
-                    .unwrap(),
-            )),
+            Arc::new(
+                base.with_psk_importer(
+                    PskImporter::new()
+                        .with_context(IMPORT_CONTEXT.to_vec())
+                        .unwrap(),
+                ),
+            ),
         ]
     });
     configs[usize::from(kind & 1)].clone()
