@@ -3,7 +3,7 @@
 //!
 //! | file | owns |
 //! |---|---|
-//! | `ffdhe.rs` | RFC 7919 finite-field Diffie-Hellman: [`ffdhe::FFDHE2048`], [`ffdhe::FFDHE3072`] (feature `ffdhe`) |
+//! | `ffdhe.rs` | RFC 7919 finite-field Diffie-Hellman: `ffdhe::FFDHE2048`, `ffdhe::FFDHE3072` (feature `ffdhe`) |
 //!
 //! [`SupportedKxGroup`]: rustls::crypto::SupportedKxGroup
 

@@ -118,7 +118,7 @@ impl PskServerConnection {
     /// first of [`offered_psk_identities`](Self::offered_psk_identities).
     ///
     /// This is the crate's pre-authentication policy for deferred lookups (what
-    /// [`PskAcceptor`](crate::PskAcceptor) does; a sans-IO caller should do the same): one key
+    /// `PskAcceptor` (feature `tokio`) does; a sans-IO caller should do the same): one key
     /// lookup per handshake, whatever the client offers, so that a ClientHello with many
     /// made-up identities costs the key store (a CCF over CAPIF-3, say) no more than one with a
     /// single identity. RFC 8446 §4.2.11 lets the server choose among the offered PSKs, and a
