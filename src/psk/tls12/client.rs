@@ -23,7 +23,7 @@ use subtle::ConstantTimeEq;
 
 use super::codec::{self as codec12, ext12, hs12, ServerHello12};
 use super::key_schedule::{premaster_secret, MasterSecret, RecordKeys};
-use super::{Suite12, DOWNGRADE_TLS12};
+use super::{Suite12, DOWNGRADE_TLS11, DOWNGRADE_TLS12};
 use crate::error::Error;
 use crate::psk::codec::{self, ext, hs, illegal, unexpected};
 use crate::psk::config::{ExtendedMasterSecret, PskClientConfig};
@@ -219,7 +219,10 @@ impl Client12 {
                 what: "server chose a version other than TLS 1.2 or 1.3",
             });
         }
-        if hello.offered_tls13 && sh.random[24..] == DOWNGRADE_TLS12 {
+        // RFC 8446 §4.1.3: a TLS 1.3 client receiving a ServerHello of TLS 1.2 or below MUST
+        // check that the last 8 octets are neither of the two sentinels.
+        let tail = &sh.random[24..];
+        if hello.offered_tls13 && (tail == DOWNGRADE_TLS12 || tail == DOWNGRADE_TLS11) {
             return Err(illegal(
                 "TLS 1.2 ServerHello with the TLS 1.3 downgrade sentinel (RFC 8446 §4.1.3)",
             ));
