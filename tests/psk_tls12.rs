@@ -503,6 +503,46 @@ mod negative {
         }
     }
 
+    /// A client offering only plain PSK suites sends no ec_point_formats, so a ServerHello
+    /// with one is refused (RFC 5246 §7.4.1.4: an extension the client did not send,
+    /// unsupported_extension; RFC 8422 §5.2) — by a TLS 1.2-only and a mixed client alike.
+    #[test]
+    fn unsolicited_ec_point_formats_is_refused() {
+        for mixed in [false, true] {
+            let client = PskClientConfig::new(psk(&KEY))
+                .with_tls12(true)
+                .with_tls13(mixed)
+                .with_plain_psk(true)
+                .with_tls12_cipher_suites(&[PSK_AES128])
+                .unwrap();
+            let mut c = PskClientConnection::new(Arc::new(client)).unwrap();
+            let mut s = PskServerConnection::new(Arc::new(
+                server_both(&KEY).with_tls13(false).with_plain_psk(true),
+            ));
+            transfer(c.deref_mut(), s.deref_mut());
+            s.process_new_packets().unwrap();
+            let mut wire = Vec::new();
+            s.write_tls(&mut wire).unwrap();
+            let data: Vec<u8> = raw::parse_records(&wire)
+                .into_iter()
+                .flat_map(|r| r.body)
+                .collect();
+            let mut flight = raw::split_handshakes(&data);
+            let mut sh = ServerHello::parse(&flight[0]);
+            assert_eq!(sh.cipher_suite, 0x00a8);
+            assert!(sh.ext(11).is_none(), "our server answers none");
+            // ec_point_formats: [uncompressed].
+            sh.set_ext(11, vec![1, 0]);
+            flight[0] = sh.encode();
+            let e = client_error(&mut c, &flight);
+            assert_eq!(
+                e.alert(),
+                Some(AlertDescription::UnsupportedExtension),
+                "mixed {mixed}: {e}"
+            );
+        }
+    }
+
     #[test]
     fn server_hello_with_an_unoffered_suite_or_version_is_refused() {
         for (edit, alert) in [

@@ -39,6 +39,9 @@ pub(crate) struct Hello12 {
     pub(crate) client_hello: Vec<u8>,
     /// Whether TLS 1.3 was offered too (then the downgrade sentinel is checked).
     pub(crate) offered_tls13: bool,
+    /// Whether the ClientHello carried ec_point_formats (only then may the ServerHello,
+    /// RFC 8422 §5.2, RFC 5246 §7.4.1.4).
+    pub(crate) sent_point_formats: bool,
 }
 
 struct Negotiated {
@@ -130,6 +133,8 @@ impl Client12 {
                 session_id: Vec::new(),
                 client_hello,
                 offered_tls13: false,
+                // `encode_client_hello` sends it with supported_groups.
+                sent_point_formats: !groups.is_empty(),
             },
         ))
     }
@@ -238,11 +243,10 @@ impl Client12 {
             .iter()
             .find(|s| s.code == sh.cipher_suite)
             .ok_or_else(|| illegal("server selected a cipher suite we did not offer"))?;
-        let mut allowed = vec![
-            ext12::EXTENDED_MASTER_SECRET,
-            ext12::RENEGOTIATION_INFO,
-            ext12::EC_POINT_FORMATS,
-        ];
+        let mut allowed = vec![ext12::EXTENDED_MASTER_SECRET, ext12::RENEGOTIATION_INFO];
+        if hello.sent_point_formats {
+            allowed.push(ext12::EC_POINT_FORMATS);
+        }
         if self.config.server_name.is_some() {
             allowed.push(ext::SERVER_NAME);
         }
