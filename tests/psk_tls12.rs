@@ -226,6 +226,44 @@ fn downgrade_sentinel_is_set_and_checked() {
     assert_ne!(&server_random(&flight)[24..], b"DOWNGRD\x01");
 }
 
+/// RFC 8446 §4.1.3: a TLS 1.3 client receiving a TLS 1.2 (or lower) ServerHello refuses
+/// either sentinel, "DOWNGRD\x01" and "DOWNGRD\x00", with illegal_parameter; a TLS 1.2-only
+/// client checks neither on a TLS 1.2 ServerHello.
+#[test]
+fn a_tls13_client_refuses_both_downgrade_sentinels() {
+    for (sentinel, mixed, refused) in [
+        (b"DOWNGRD\x00", true, true),
+        (b"DOWNGRD\x01", true, true),
+        (b"DOWNGRD\x00", false, false),
+    ] {
+        let client = if mixed {
+            PskClientConfig::new(psk(&KEY)).with_tls12(true)
+        } else {
+            client12(&KEY)
+        };
+        let mut c = PskClientConnection::new(Arc::new(client)).unwrap();
+        // A 1.2-only server (it sets no sentinel of its own): the edited random is the only one.
+        let mut s = PskServerConnection::new(Arc::new(server_both(&KEY).with_tls13(false)));
+        let flight = first_flight(&mut c, &mut s);
+        let mut records = common::raw::parse_records(&flight);
+        let data: Vec<u8> = records.drain(..).flat_map(|r| r.body).collect();
+        let mut messages = common::raw::split_handshakes(&data);
+        let mut sh = common::raw::ServerHello::parse(&messages[0]);
+        sh.random[24..].copy_from_slice(sentinel);
+        messages[0] = sh.encode();
+        let wire = common::raw::records(common::raw::HANDSHAKE, &messages.concat());
+        c.read_tls(&mut wire.as_slice()).unwrap();
+        let r = c.process_new_packets();
+        if refused {
+            let e = r.unwrap_err();
+            assert_eq!(e.alert(), Some(AlertDescription::IllegalParameter), "{e}");
+            assert!(e.to_string().contains("downgrade"), "{e}");
+        } else {
+            r.unwrap();
+        }
+    }
+}
+
 #[test]
 fn wrong_key_and_unknown_identity_fail_alike_with_decrypt_error() {
     // Wrong key.
@@ -462,6 +500,46 @@ mod negative {
             flight[0] = sh.encode();
             let e = client_error(&mut c, &flight);
             assert_eq!(e.alert(), Some(alert), "{typ}: {e}");
+        }
+    }
+
+    /// A client offering only plain PSK suites sends no ec_point_formats, so a ServerHello
+    /// with one is refused (RFC 5246 §7.4.1.4: an extension the client did not send,
+    /// unsupported_extension; RFC 8422 §5.2) — by a TLS 1.2-only and a mixed client alike.
+    #[test]
+    fn unsolicited_ec_point_formats_is_refused() {
+        for mixed in [false, true] {
+            let client = PskClientConfig::new(psk(&KEY))
+                .with_tls12(true)
+                .with_tls13(mixed)
+                .with_plain_psk(true)
+                .with_tls12_cipher_suites(&[PSK_AES128])
+                .unwrap();
+            let mut c = PskClientConnection::new(Arc::new(client)).unwrap();
+            let mut s = PskServerConnection::new(Arc::new(
+                server_both(&KEY).with_tls13(false).with_plain_psk(true),
+            ));
+            transfer(c.deref_mut(), s.deref_mut());
+            s.process_new_packets().unwrap();
+            let mut wire = Vec::new();
+            s.write_tls(&mut wire).unwrap();
+            let data: Vec<u8> = raw::parse_records(&wire)
+                .into_iter()
+                .flat_map(|r| r.body)
+                .collect();
+            let mut flight = raw::split_handshakes(&data);
+            let mut sh = ServerHello::parse(&flight[0]);
+            assert_eq!(sh.cipher_suite, 0x00a8);
+            assert!(sh.ext(11).is_none(), "our server answers none");
+            // ec_point_formats: [uncompressed].
+            sh.set_ext(11, vec![1, 0]);
+            flight[0] = sh.encode();
+            let e = client_error(&mut c, &flight);
+            assert_eq!(
+                e.alert(),
+                Some(AlertDescription::UnsupportedExtension),
+                "mixed {mixed}: {e}"
+            );
         }
     }
 

@@ -23,7 +23,7 @@ use subtle::ConstantTimeEq;
 
 use super::codec::{self as codec12, ext12, hs12, ServerHello12};
 use super::key_schedule::{premaster_secret, MasterSecret, RecordKeys};
-use super::{Suite12, DOWNGRADE_TLS12};
+use super::{Suite12, DOWNGRADE_TLS11, DOWNGRADE_TLS12};
 use crate::error::Error;
 use crate::psk::codec::{self, ext, hs, illegal, unexpected};
 use crate::psk::config::{ExtendedMasterSecret, PskClientConfig};
@@ -39,6 +39,9 @@ pub(crate) struct Hello12 {
     pub(crate) client_hello: Vec<u8>,
     /// Whether TLS 1.3 was offered too (then the downgrade sentinel is checked).
     pub(crate) offered_tls13: bool,
+    /// Whether the ClientHello carried ec_point_formats (only then may the ServerHello,
+    /// RFC 8422 §5.2, RFC 5246 §7.4.1.4).
+    pub(crate) sent_point_formats: bool,
 }
 
 struct Negotiated {
@@ -130,6 +133,8 @@ impl Client12 {
                 session_id: Vec::new(),
                 client_hello,
                 offered_tls13: false,
+                // `encode_client_hello` sends it with supported_groups.
+                sent_point_formats: !groups.is_empty(),
             },
         ))
     }
@@ -219,7 +224,10 @@ impl Client12 {
                 what: "server chose a version other than TLS 1.2 or 1.3",
             });
         }
-        if hello.offered_tls13 && sh.random[24..] == DOWNGRADE_TLS12 {
+        // RFC 8446 §4.1.3: a TLS 1.3 client receiving a ServerHello of TLS 1.2 or below MUST
+        // check that the last 8 octets are neither of the two sentinels.
+        let tail = &sh.random[24..];
+        if hello.offered_tls13 && (tail == DOWNGRADE_TLS12 || tail == DOWNGRADE_TLS11) {
             return Err(illegal(
                 "TLS 1.2 ServerHello with the TLS 1.3 downgrade sentinel (RFC 8446 §4.1.3)",
             ));
@@ -235,11 +243,10 @@ impl Client12 {
             .iter()
             .find(|s| s.code == sh.cipher_suite)
             .ok_or_else(|| illegal("server selected a cipher suite we did not offer"))?;
-        let mut allowed = vec![
-            ext12::EXTENDED_MASTER_SECRET,
-            ext12::RENEGOTIATION_INFO,
-            ext12::EC_POINT_FORMATS,
-        ];
+        let mut allowed = vec![ext12::EXTENDED_MASTER_SECRET, ext12::RENEGOTIATION_INFO];
+        if hello.sent_point_formats {
+            allowed.push(ext12::EC_POINT_FORMATS);
+        }
         if self.config.server_name.is_some() {
             allowed.push(ext::SERVER_NAME);
         }

@@ -42,6 +42,9 @@ use crate::error::Error;
 /// The last 8 octets of ServerHello.random of a TLS 1.3-capable server that negotiates TLS 1.2
 /// (RFC 8446 §4.1.3).
 pub(crate) const DOWNGRADE_TLS12: [u8; 8] = *b"DOWNGRD\x01";
+/// The last 8 octets of ServerHello.random of a TLS 1.2-capable server that negotiates TLS 1.1
+/// or below (RFC 8446 §4.1.3): a TLS 1.3 client refuses it in any pre-1.3 ServerHello too.
+pub(crate) const DOWNGRADE_TLS11: [u8; 8] = *b"DOWNGRD\x00";
 
 /// TLS_ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256 (RFC 7905).
 pub(crate) const TLS_ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256: u16 = 0xccac;

@@ -274,6 +274,8 @@ impl ClientHandshake {
                 return Err(Error::InvalidState("ClientHello transcript already hashed"));
             };
             let (suites, _) = Client12::offer(&self.config);
+            // `build_client_hello` sends ec_point_formats with any ECDHE_PSK suite.
+            let sent_point_formats = suites.iter().any(|s| s.ecdhe);
             let mut tls12 = Client12::waiting(
                 self.config.clone(),
                 suites,
@@ -282,6 +284,7 @@ impl ClientHandshake {
                     session_id: hello.session_id.clone(),
                     client_hello,
                     offered_tls13: true,
+                    sent_point_formats,
                 },
             );
             tls12.handle(core, message)?;
