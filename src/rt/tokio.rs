@@ -229,18 +229,20 @@ impl PskAcceptor {
         {
             return;
         }
-        // The alert first: the client's failure must not wait for the key store.
-        let flush = async {
-            std::future::poll_fn(|cx| stream.poll_flush_tls(cx))
-                .await
-                .map_err(Error::Io)
+        // The alert first: the client's failure must not wait for the key store. Both steps
+        // share one more `handshake_timeout`, so a failed TLS 1.2 handshake holds its slot for
+        // at most twice the timeout in all.
+        let flush_then_refresh = async {
+            // A client already gone does not make the cached key any less stale.
+            let _ = std::future::poll_fn(|cx| stream.poll_flush_tls(cx)).await;
+            if let Some(fresh) = resolver.refresh(&identity) {
+                // The answer is for the next handshake (the resolver caches it); this one has
+                // failed whatever it says.
+                fresh.await?;
+            }
+            Ok(())
         };
-        let _ = with_timeout(self.handshake_timeout, flush).await;
-        if let Some(fresh) = resolver.refresh(&identity) {
-            // The answer is for the next handshake (the resolver caches it); this one has
-            // failed whatever it says.
-            let _ = with_timeout(self.handshake_timeout, fresh).await;
-        };
+        let _ = with_timeout(self.handshake_timeout, flush_then_refresh).await;
     }
 
     /// Drives a server handshake; `resolved` is set to the identity the async resolver gave a
