@@ -19,6 +19,8 @@
 //! it): without it these tests fail with that hint, they never pass silently.
 #![cfg(feature = "redis")]
 
+#[path = "ccf_request/mod.rs"]
+mod ccf_request;
 #[path = "../examples/capif_flow/flow.rs"]
 mod flow;
 #[path = "../examples/capif_flow/pki.rs"]
@@ -597,34 +599,6 @@ async fn an_outage_fails_closed_and_service_resumes() {
 
 /// `GET trustedInvokers/{id}?authenticationInfo=true` at a CCF, as an AEF would (mutual TLS).
 async fn capif3_get(world: &World, api_root: &str, id: &str) -> (u16, String, Vec<u8>) {
-    use http_body_util::{BodyExt, Empty};
-    use hyper::body::Bytes;
-    let addr = api_root.trim_start_matches("https://");
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let tls = Arc::new(world.pki.client_config(Some(&["aef.example"])));
-    let tls = tokio_rustls::TlsConnector::from(tls)
-        .connect("127.0.0.1".try_into().unwrap(), tcp)
-        .await
-        .unwrap();
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
-            .await
-            .unwrap();
-    tokio::spawn(conn);
-    let request = hyper::Request::builder()
-        .uri(format!(
-            "/capif-security/v1/trustedInvokers/{id}?authenticationInfo=true"
-        ))
-        .header("host", addr)
-        .body(Empty::<Bytes>::new())
-        .unwrap();
-    let response = sender.send_request(request).await.unwrap();
-    let status = response.status().as_u16();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, content_type, body.to_vec())
+    let target = format!("/capif-security/v1/trustedInvokers/{id}?authenticationInfo=true");
+    ccf_request::request(&world.pki, api_root, hyper::Method::GET, &target).await
 }

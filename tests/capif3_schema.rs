@@ -11,6 +11,8 @@
 //! that the validator refuses what the schemas refuse, across files.
 #![cfg(feature = "capif3")]
 
+#[path = "ccf_request/mod.rs"]
+mod ccf_request;
 #[path = "capif3_common/mod.rs"]
 mod common;
 #[path = "../examples/capif_flow/flow.rs"]
@@ -24,8 +26,6 @@ use now::Now;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use http_body_util::{BodyExt, Empty};
-use hyper::body::Bytes;
 use rustls_capif::capif3::*;
 use rustls_capif::{AefPsk, Error, ServiceApiInterface};
 use serde_json::{json, Value};
@@ -410,44 +410,7 @@ fn fixtures_of_the_other_tests_are_valid() {
 
 /// One GET over mutually authenticated HTTPS: status, content type, body.
 async fn get(pki: &pki::TestPki, api_root: &str, target: &str) -> (u16, String, Vec<u8>) {
-    request(pki, api_root, hyper::Method::GET, target).await
-}
-
-/// One request over mutually authenticated HTTPS: status, content type, body.
-async fn request(
-    pki: &pki::TestPki,
-    api_root: &str,
-    method: hyper::Method,
-    target: &str,
-) -> (u16, String, Vec<u8>) {
-    let addr = api_root.trim_start_matches("https://");
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let tls = Arc::new(pki.client_config(Some(&["aef.example"])));
-    let tls = tokio_rustls::TlsConnector::from(tls)
-        .connect("127.0.0.1".try_into().unwrap(), tcp)
-        .await
-        .unwrap();
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
-            .await
-            .unwrap();
-    tokio::spawn(conn);
-    let request = hyper::Request::builder()
-        .method(method)
-        .uri(target)
-        .header("host", addr)
-        .header("accept", "application/json, application/problem+json")
-        .body(Empty::<Bytes>::new())
-        .unwrap();
-    let response = sender.send_request(request).await.unwrap();
-    let status = response.status().as_u16();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, content_type, body.to_vec())
+    ccf_request::request(pki, api_root, hyper::Method::GET, target).await
 }
 
 /// Every answer of the example CCF's `trustedInvokers` resource, over the wire: a
