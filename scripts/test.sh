@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The test command of the README: installs the real TLS peers the interop tests drive and the
-# redis-server the shared CCF key store tests start (tests/capif3_redis.rs) when they are
-# missing (Debian/Ubuntu, with apt-get), says what it installs, then runs every test.
+# The test command of the README: installs the real TLS peers the interop tests drive, the
+# redis-server the shared CCF key store tests start (tests/capif3_redis.rs) and the OpenSSL
+# headers the comparison bench package builds against, when they are missing (Debian/Ubuntu,
+# with apt-get), says what it installs, then runs every test.
 #
 #   scripts/test.sh                 # = cargo test --all-features, after the set-up
 #   scripts/test.sh --test psk_negative   # extra arguments go to cargo test
@@ -23,6 +24,11 @@ missing=()
 for bin in "${!peers[@]}"; do
   command -v "$bin" >/dev/null 2>&1 || missing+=("${peers[$bin]}")
 done
+# The OpenSSL comparison bench (benches/compare, a workspace member that `cargo test` builds)
+# links libssl through the `openssl` crate: it needs pkg-config and the OpenSSL headers.
+if ! pkg-config --exists openssl 2>/dev/null; then
+  missing+=(pkg-config libssl-dev)
+fi
 # shellcheck disable=SC2207
 missing=($(printf '%s\n' "${missing[@]}" | sort -u))
 
