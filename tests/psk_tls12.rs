@@ -13,8 +13,8 @@ use common::{handshake, read_all, transfer, Side};
 use rustls::{AlertDescription, CipherSuite, NamedGroup, ProtocolVersion};
 use rustls_capif::error::PskRejection;
 use rustls_capif::psk::{
-    ExternalPsk, KeyExchangeMode, PskClientConfig, PskClientConnection, PskHash, PskServerConfig,
-    PskServerConnection, StaticPskResolver,
+    ExternalPsk, KeyExchangeMode, NoPskResolver, PskClientConfig, PskClientConnection, PskHash,
+    PskServerConfig, PskServerConnection, StaticPskResolver,
 };
 use rustls_capif::Error;
 
@@ -349,6 +349,41 @@ fn deferred_server_resolves_the_identity_at_the_client_key_exchange() {
             let e = r.unwrap_err();
             assert_eq!(e.alert(), Some(AlertDescription::DecryptError), "{e}");
         }
+    }
+}
+
+/// A deferred server whose key store cannot answer refuses at once, in TLS 1.2 as in TLS 1.3,
+/// with the fatal decrypt_error an unknown identity gets (TLS 1.2 does not wait for the
+/// client's Finished); `refuse_psk` outside a lookup is an `InvalidState`.
+#[test]
+fn refuse_psk_fails_a_deferred_lookup_at_once_in_both_versions() {
+    let config = Arc::new(PskServerConfig::new(Arc::new(NoPskResolver)).with_tls12(true));
+    for client in [
+        client12(&KEY),
+        PskClientConfig::new(psk(&KEY)).with_tls12(true),
+    ] {
+        let mut c = PskClientConnection::new(Arc::new(client)).unwrap();
+        let mut s = PskServerConnection::new_deferred(config.clone());
+        assert!(matches!(s.refuse_psk(), Error::InvalidState(_)));
+        while !s.is_awaiting_psk() {
+            transfer(c.deref_mut(), s.deref_mut());
+            s.process_new_packets().unwrap();
+            transfer(s.deref_mut(), c.deref_mut());
+            c.process_new_packets().unwrap();
+        }
+        let e = s.refuse_psk();
+        assert!(
+            matches!(e, Error::PskRejected(PskRejection::UnknownIdentity)),
+            "{e:?}"
+        );
+        // The alert is queued now (before any Finished from us); the client sees it.
+        assert!(s.wants_write());
+        transfer(s.deref_mut(), c.deref_mut());
+        assert!(matches!(
+            c.process_new_packets().unwrap_err(),
+            Error::AlertReceived(AlertDescription::DecryptError)
+        ));
+        assert!(s.process_new_packets().is_err(), "the server stays failed");
     }
 }
 

@@ -279,21 +279,14 @@ impl PskAcceptor {
                 }
                 None => (None, None),
             };
-            let provided = stream.conn.provide_psk(found);
-            if provided.is_ok() && failure.is_some() {
-                // TLS 1.2 goes on with a random key until the client's Finished, which may not
-                // have arrived yet: refuse now, with the alert an unknown identity gets.
-                let _ = stream.conn.fail(Error::PskRejected(
-                    crate::error::PskRejection::UnknownIdentity,
-                ));
-            }
-            if provided.is_err() || failure.is_some() {
+            let provided = match failure {
+                None => stream.conn.provide_psk(found).map(|_| ()),
+                Some(_) => Err(stream.conn.refuse_psk()),
+            };
+            if let Err(refused) = provided {
                 // Tell the peer (the alert is queued), then report the first cause.
                 let _ = std::future::poll_fn(|cx| stream.poll_flush_tls(cx)).await;
-                return match failure {
-                    Some(e) => Err(e),
-                    None => provided.map(|_| ()),
-                };
+                return Err(failure.unwrap_or(refused));
             }
         }
     }

@@ -140,6 +140,21 @@ impl PskServerConnection {
         self.offered_psk_identities()?.first().map(Vec::as_slice)
     }
 
+    /// Refuses the handshake of a deferred connection whose key could not be looked up (the key
+    /// store is unreachable: fail closed), at once and with the alert an unknown identity
+    /// gets (`decrypt_error`), in TLS 1.3 and TLS 1.2 alike. (Given `None`,
+    /// [`provide_psk`](Self::provide_psk) on TLS 1.2 goes on with a random key until the
+    /// client's Finished, which hides an unknown identity; a failed lookup is the server's own
+    /// failure and has nothing to hide.) Returns the error to report; not waiting for a key,
+    /// [`Error::InvalidState`].
+    pub fn refuse_psk(&mut self) -> Error {
+        if !self.is_awaiting_psk() {
+            return Error::InvalidState("refuse_psk without a deferred key lookup");
+        }
+        self.core
+            .fail(Error::PskRejected(PskRejection::UnknownIdentity))
+    }
+
     /// Whether a deferred connection waits for [`provide_psk`](Self::provide_psk).
     pub fn is_awaiting_psk(&self) -> bool {
         self.state.paused()
