@@ -387,6 +387,32 @@ fn refuse_psk_fails_a_deferred_lookup_at_once_in_both_versions() {
     }
 }
 
+/// Only a TLS 1.2 wrong key (a client Finished that does not verify under a known identity's
+/// key) marks the server's key as possibly stale; an unknown identity and a TLS 1.3 binder
+/// mismatch do not.
+#[test]
+fn only_a_tls12_wrong_key_marks_the_key_as_possibly_stale() {
+    let nobody = ExternalPsk::new(b"nobody".to_vec(), &KEY, PskHash::Sha256).unwrap();
+    for (client, stale) in [
+        (client12(&OTHER_KEY), true),
+        (
+            PskClientConfig::new(nobody)
+                .with_tls12(true)
+                .with_tls13(false),
+            false,
+        ),
+        (
+            PskClientConfig::new(psk(&OTHER_KEY)).with_tls12(true),
+            false,
+        ),
+    ] {
+        let (_, s, r) = connect(client, server_both(&KEY));
+        let (side, e) = r.unwrap_err();
+        assert_eq!(side, Side::Server, "{e:?}");
+        assert_eq!(s.provided_key_may_be_stale(&e), stale, "{e:?}");
+    }
+}
+
 #[test]
 fn refresh_traffic_keys_is_refused_in_tls12() {
     let (mut c, _, r) = connect(client12(&KEY), server_both(&KEY));

@@ -222,11 +222,7 @@ impl PskAcceptor {
         let (Some(resolver), Some(identity)) = (&self.resolver, resolved) else {
             return;
         };
-        if !matches!(
-            error,
-            Error::PskRejected(crate::error::PskRejection::WrongKey)
-        ) || stream.conn.protocol_version() != Some(rustls::ProtocolVersion::TLSv1_2)
-        {
+        if !stream.conn.provided_key_may_be_stale(error) {
             return;
         }
         // The alert first: the client's failure must not wait for the key store. Both steps

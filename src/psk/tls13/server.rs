@@ -155,6 +155,17 @@ impl PskServerConnection {
             .fail(Error::PskRejected(PskRejection::UnknownIdentity))
     }
 
+    /// Whether `error`, the failure of this connection's handshake, says that the key given to
+    /// [`provide_psk`](Self::provide_psk) may be stale (the invoker has a newer one): a TLS 1.2
+    /// handshake whose client Finished did not verify under it. TLS 1.2 has no binder, so
+    /// this is the first sign; a caching key store should then fetch that identity's key again
+    /// (rate-limited) for the client's next handshake. TLS 1.3 tells before the handshake
+    /// fails ([`offered_psk_matches`](Self::offered_psk_matches)), so this is `false` there.
+    pub fn provided_key_may_be_stale(&self, error: &Error) -> bool {
+        matches!(error, Error::PskRejected(PskRejection::WrongKey))
+            && self.core.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_2)
+    }
+
     /// Whether a deferred connection waits for [`provide_psk`](Self::provide_psk).
     pub fn is_awaiting_psk(&self) -> bool {
         self.state.paused()
