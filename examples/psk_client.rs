@@ -17,13 +17,15 @@
 //! (comma-separated; `ffdhe2048` and `ffdhe3072` with the `ffdhe` feature); the first gets
 //! the key share.
 
+#[path = "psk_common/mod.rs"]
+mod psk_common;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::NamedGroup;
 use rustls_capif::psk::{
     ExternalPsk, PskClientConfig, PskClientConnection, PskHash, PskImporter, PskKeyExchangeModes,
     PskStream,
@@ -73,7 +75,7 @@ fn run() -> Result<(), String> {
     if let Some(list) = groups {
         // A key share is sent for the first group; the others are offered for a retry.
         config = config
-            .with_groups(&parse_groups(&list)?)
+            .with_groups(&psk_common::parse_groups(&list)?)
             .map_err(|e| e.to_string())?;
     }
     if tls12 {
@@ -118,22 +120,6 @@ fn run() -> Result<(), String> {
     }
     let _ = tls.close();
     Ok(())
-}
-
-/// `--groups LIST`: comma-separated names (x25519, secp256r1/p-256, secp384r1/p-384,
-/// x25519mlkem768, ffdhe2048, ffdhe3072 — the last two need the `ffdhe` feature).
-fn parse_groups(list: &str) -> Result<Vec<NamedGroup>, String> {
-    list.split(',')
-        .map(|name| match name.trim().to_ascii_lowercase().as_str() {
-            "x25519" => Ok(NamedGroup::X25519),
-            "secp256r1" | "p-256" | "p256" => Ok(NamedGroup::secp256r1),
-            "secp384r1" | "p-384" | "p384" => Ok(NamedGroup::secp384r1),
-            "x25519mlkem768" => Ok(NamedGroup::X25519MLKEM768),
-            "ffdhe2048" => Ok(NamedGroup::FFDHE2048),
-            "ffdhe3072" => Ok(NamedGroup::FFDHE3072),
-            other => Err(format!("--groups: unknown group {other:?}")),
-        })
-        .collect()
 }
 
 fn main() -> ExitCode {

@@ -18,6 +18,9 @@
 //! restricts and orders the key-exchange groups (comma-separated; `ffdhe2048` and
 //! `ffdhe3072` with the `ffdhe` feature); without it, the provider's groups.
 
+#[path = "psk_common/mod.rs"]
+mod psk_common;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::ExitCode;
@@ -25,7 +28,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::NamedGroup;
 use rustls_capif::psk::{
     ExternalPsk, PskHash, PskImporter, PskKeyExchangeModes, PskServerConfig, PskServerConnection,
     PskStream, StaticPskResolver,
@@ -83,27 +85,11 @@ fn config() -> Result<(String, PskServerConfig), String> {
     }
     if let Some(list) = groups {
         config = config
-            .with_groups(&parse_groups(&list)?)
+            .with_groups(&psk_common::parse_groups(&list)?)
             .map_err(|e| e.to_string())?;
     }
     config = config.with_tls12(tls12).with_plain_psk(plain_psk);
     Ok((listen, config))
-}
-
-/// `--groups LIST`: comma-separated names (x25519, secp256r1/p-256, secp384r1/p-384,
-/// x25519mlkem768, ffdhe2048, ffdhe3072 — the last two need the `ffdhe` feature).
-fn parse_groups(list: &str) -> Result<Vec<NamedGroup>, String> {
-    list.split(',')
-        .map(|name| match name.trim().to_ascii_lowercase().as_str() {
-            "x25519" => Ok(NamedGroup::X25519),
-            "secp256r1" | "p-256" | "p256" => Ok(NamedGroup::secp256r1),
-            "secp384r1" | "p-384" | "p384" => Ok(NamedGroup::secp384r1),
-            "x25519mlkem768" => Ok(NamedGroup::X25519MLKEM768),
-            "ffdhe2048" => Ok(NamedGroup::FFDHE2048),
-            "ffdhe3072" => Ok(NamedGroup::FFDHE3072),
-            other => Err(format!("--groups: unknown group {other:?}")),
-        })
-        .collect()
 }
 
 fn serve(config: Arc<PskServerConfig>, tcp: TcpStream) -> Result<String, String> {

@@ -233,6 +233,14 @@ mod tests {
             .with_tls13(false);
         let keys: StaticPskResolver = [psk].into_iter().collect();
         let server = PskServerConfig::new(Arc::new(keys)).with_tls12(true);
+        pair_with(client, server)
+    }
+
+    /// Completes a handshake between `client` and `server` in memory.
+    fn pair_with(
+        client: PskClientConfig,
+        server: PskServerConfig,
+    ) -> (PskClientConnection, PskServerConnection) {
         let mut c = PskClientConnection::new(Arc::new(client)).unwrap();
         let mut s = PskServerConnection::new(Arc::new(server));
         while c.is_handshaking() || s.is_handshaking() {
@@ -270,14 +278,7 @@ mod tests {
             .with_tls12(true)
             .with_groups(&groups)
             .unwrap();
-        let mut c = PskClientConnection::new(Arc::new(client)).unwrap();
-        let mut s = PskServerConnection::new(Arc::new(server));
-        while c.is_handshaking() || s.is_handshaking() {
-            move_bytes(&mut c, &mut s);
-            s.process_new_packets().unwrap();
-            move_bytes(&mut s, &mut c);
-            c.process_new_packets().unwrap();
-        }
+        let (_, s) = pair_with(client, server);
         assert_eq!(s.negotiated_key_exchange_group(), Some(NamedGroup::X25519));
     }
 
